@@ -1,0 +1,115 @@
+//! Who receives an alert: `--zone`, `--group`, `--all`, or the drill
+//! audience entries (`group:X`, `zone:Y`, `all`).
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::domain::ZoneId;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "id")]
+pub enum Selector {
+    All,
+    Zone(ZoneId),
+    Group(String),
+}
+
+impl Selector {
+    /// Parses `all`, `zone:ID` or `group:NAME`.
+    pub fn parse(entry: &str, config: &Config) -> Result<Self, String> {
+        let entry = entry.trim();
+        if entry == "all" {
+            return Ok(Self::All);
+        }
+        match entry.split_once(':') {
+            Some(("zone", id)) => config.zone(id).map(Self::Zone),
+            Some(("group", name)) if !name.trim().is_empty() => {
+                Ok(Self::Group(name.trim().to_owned()))
+            }
+            _ => Err(format!(
+                "`{entry}` is not an audience (expected all, zone:ID or group:NAME)"
+            )),
+        }
+    }
+}
+
+/// The resolved audience of one alert: a recipient is in it when any
+/// selector matches.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Audience {
+    pub selectors: Vec<Selector>,
+}
+
+impl Audience {
+    pub fn is_empty(&self) -> bool {
+        self.selectors.is_empty()
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.selectors.contains(&Selector::All)
+    }
+
+    pub fn matches(&self, zones: &[ZoneId], groups: &[String]) -> bool {
+        self.selectors.iter().any(|s| match s {
+            Selector::All => true,
+            Selector::Zone(z) => zones.contains(z),
+            Selector::Group(g) => groups.contains(g),
+        })
+    }
+
+    /// Zones named by the audience, for the CAP `<area>`; empty means the
+    /// whole comune.
+    pub fn zones(&self) -> Vec<&ZoneId> {
+        self.selectors
+            .iter()
+            .filter_map(|s| match s {
+                Selector::Zone(z) => Some(z),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn describe(&self) -> String {
+        self.selectors
+            .iter()
+            .map(|s| match s {
+                Selector::All => "all".to_owned(),
+                Selector::Zone(z) => format!("zone:{z}"),
+                Selector::Group(g) => format!("group:{g}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zone(id: &str) -> ZoneId {
+        ZoneId::declared(id)
+    }
+
+    #[test]
+    fn a_recipient_matches_when_any_selector_does() {
+        let a = Audience {
+            selectors: vec![
+                Selector::Zone(zone("centro")),
+                Selector::Group("scuole".into()),
+            ],
+        };
+        assert!(a.matches(&[zone("centro")], &[]));
+        assert!(a.matches(&[zone("fibbiana")], &["scuole".into()]));
+        assert!(!a.matches(&[zone("fibbiana")], &["personale".into()]));
+        assert!(!a.matches(&[], &[]));
+    }
+
+    #[test]
+    fn all_matches_everyone_even_without_zones() {
+        let a = Audience {
+            selectors: vec![Selector::All],
+        };
+        assert!(a.matches(&[], &[]));
+        assert!(a.is_all());
+    }
+}

@@ -1,0 +1,119 @@
+//! The outbox transport (SPEC §8.5): instead of contacting a service, append
+//! the exact message as one JSON line to `<outbox_dir>/<channel>.jsonl`.
+//! The line's byte offset is the provider id.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::json;
+
+use super::{Accepted, BuildError, Channel, DeliveryError, Message, SendFuture};
+use crate::domain::ChannelId;
+
+pub struct Outbox {
+    channel: ChannelId,
+    path: PathBuf,
+    file: Mutex<File>,
+    rate: Option<f64>,
+}
+
+impl Outbox {
+    pub fn open(dir: &Path, channel: ChannelId, rate: Option<f64>) -> Result<Self, BuildError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| BuildError(format!("outbox directory {}: {e}", dir.display())))?;
+        let path = dir.join(format!("{channel}.jsonl"));
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| BuildError(format!("outbox {}: {e}", path.display())))?;
+        Ok(Self {
+            channel,
+            path,
+            file: Mutex::new(file),
+            rate,
+        })
+    }
+
+    fn line(&self, m: &Message<'_>) -> serde_json::Value {
+        let mut line = json!({
+            "alert_id": m.alert.id,
+            "delivery_id": m.delivery.id,
+            "channel": self.channel.as_str(),
+            "to": m.delivery.address,
+            "language": m.delivery.language,
+            "status": m.alert.status.as_str(),
+            "msg_type": m.alert.msg_type.as_str(),
+            "text": m.content.text,
+        });
+        if let Some(subject) = &m.content.subject {
+            line["subject"] = json!(subject);
+        }
+        if self.channel == ChannelId::Email {
+            line["headers"] = json!(super::email::headers_for(m));
+            if let Some(html) = &m.content.html {
+                line["html"] = json!(html);
+            }
+        }
+        if self.channel == ChannelId::Sms {
+            let a = crate::template::gsm::analyze(&m.content.text);
+            line["encoding"] = json!(a.encoding.as_str());
+            line["segments"] = json!(a.segments);
+        }
+        line
+    }
+}
+
+impl Channel for Outbox {
+    fn id(&self) -> ChannelId {
+        self.channel
+    }
+
+    fn describe(&self) -> String {
+        format!("outbox → {}", self.path.display())
+    }
+
+    fn is_outbox(&self) -> bool {
+        true
+    }
+
+    fn concurrency(&self) -> usize {
+        64
+    }
+
+    fn rate_per_second(&self) -> Option<f64> {
+        self.rate
+    }
+
+    fn send<'a>(&'a self, message: &'a Message<'a>) -> SendFuture<'a> {
+        let mut bytes = self.line(message).to_string().into_bytes();
+        bytes.push(b'\n');
+        let result = (|| {
+            let mut file = self
+                .file
+                .lock()
+                .map_err(|_| DeliveryError::transient("outbox lock poisoned"))?;
+            let offset = file.seek(SeekFrom::End(0)).map_err(|e| {
+                DeliveryError::transient(format!("outbox {}: {e}", self.path.display()))
+            })?;
+            // One write of the whole line: a crash cannot leave half a line
+            // followed by another message.
+            file.write_all(&bytes).map_err(|e| {
+                DeliveryError::transient(format!("outbox {}: {e}", self.path.display()))
+            })?;
+            Ok(Accepted {
+                provider_id: Some(format!(
+                    "{}@{offset}",
+                    self.path
+                        .file_name()
+                        .map(|n| n.to_string_lossy())
+                        .unwrap_or_default()
+                )),
+                delivered: false,
+            })
+        })();
+        Box::pin(std::future::ready(result))
+    }
+}

@@ -1,0 +1,173 @@
+//! The command line (SPEC §6): clap definitions, then one file per
+//! subcommand that turns raw arguments into a validated request and calls
+//! into the library. Only this module prints.
+
+mod contacts;
+mod deliver;
+mod preview;
+mod progress;
+mod resume;
+mod send;
+mod status;
+mod templates;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::{Actor, Error};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "allerta",
+    version,
+    about = "Emergency communication broadcaster for civil protection"
+)]
+pub struct Cli {
+    /// Configuration file (default: $ALLERTA_CONFIG, ./allerta.toml, /etc/allerta/allerta.toml)
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print one JSON document on stdout instead of human output
+    #[arg(long, global = true)]
+    json: bool,
+    /// Name recorded in the audit trail (default: the OS user)
+    #[arg(long, global = true, value_name = "NAME")]
+    operator: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create an alert and fan it out to every channel
+    Send(send::SendArgs),
+    /// Render every channel's text, with SMS length, encoding and segments
+    Preview(preview::PreviewArgs),
+    /// Per-channel counts by state for one alert (default: the latest)
+    Status(status::StatusArgs),
+    /// The alerts, newest first
+    List(status::ListArgs),
+    /// Finish every unsettled delivery of one or all unfinished alerts
+    Resume(resume::ResumeArgs),
+    /// Re-queue failed deliveries for another round
+    Retry(resume::RetryArgs),
+    /// Every delivery of an alert, for the after-action report
+    Export(status::ExportArgs),
+    /// List or check templates
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
+    /// Check or list contacts
+    #[command(subcommand)]
+    Contacts(ContactsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TemplatesCommand {
+    /// List templates with their variables
+    List,
+    /// Render every template in every language with its example values
+    Check,
+}
+
+#[derive(Subcommand, Debug)]
+enum ContactsCommand {
+    /// Validate every contact file; exit 2 on any problem
+    Check,
+    /// List recipients
+    List(ContactsListArgs),
+}
+
+#[derive(Args, Debug)]
+struct ContactsListArgs {
+    /// Only recipients in this zone
+    #[arg(long)]
+    zone: Option<String>,
+}
+
+/// What every command gets: the loaded config and output preferences.
+pub struct Ctx {
+    pub config: Config,
+    pub json: bool,
+    pub actor: Actor,
+}
+
+impl Ctx {
+    /// Human output on stdout (suppressed with --json).
+    pub fn say(&self, text: impl AsRef<str>) {
+        if !self.json {
+            println!("{}", text.as_ref());
+        }
+    }
+}
+
+pub fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ALLERTA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    let config = Config::load(cli.config.as_deref())?;
+    let ctx = Ctx {
+        config,
+        json: cli.json,
+        actor: Actor::current(cli.operator.as_deref()),
+    };
+    match cli.command {
+        Command::Send(args) => send::run(&ctx, args).await,
+        Command::Preview(args) => preview::run(&ctx, args),
+        Command::Status(args) => status::status(&ctx, args),
+        Command::List(args) => status::list(&ctx, args),
+        Command::Export(args) => status::export(&ctx, args),
+        Command::Resume(args) => resume::resume(&ctx, args).await,
+        Command::Retry(args) => resume::retry(&ctx, args).await,
+        Command::Templates(TemplatesCommand::List) => templates::list(&ctx),
+        Command::Templates(TemplatesCommand::Check) => templates::check(&ctx),
+        Command::Contacts(ContactsCommand::Check) => contacts::check(&ctx),
+        Command::Contacts(ContactsCommand::List(a)) => contacts::list(&ctx, a.zone.as_deref()),
+    }
+}
+
+/// `K=V` for `--var`.
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("`{s}` is not NAME=VALUE")),
+    }
+}

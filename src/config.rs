@@ -1,0 +1,758 @@
+//! Typed configuration (`allerta.toml`, SPEC §2): lookup order, unknown keys
+//! rejected, paths made absolute against the file's directory, secrets read
+//! from the environment or a file and never printed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::domain::{ChannelId, ZoneId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no configuration found: pass --config FILE, set ALLERTA_CONFIG, or create ./allerta.toml or /etc/allerta/allerta.toml"
+    )]
+    NotFound,
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+/// A secret value: readable only through `expose`, printed as `***`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The three spellings of a secret key `X`: `X`, `X_env`, `X_file`.
+#[derive(Debug, Default, Clone)]
+pub struct SecretSource {
+    pub inline: Option<String>,
+    pub env: Option<String>,
+    pub file: Option<PathBuf>,
+}
+
+impl SecretSource {
+    pub fn is_set(&self) -> bool {
+        self.inline.is_some() || self.env.is_some() || self.file.is_some()
+    }
+
+    /// Reads the secret. `key` names it in errors (`channels.email.password`).
+    /// `$CREDENTIALS_DIRECTORY` is expanded in file paths so a systemd
+    /// credential can be named directly.
+    pub fn resolve(&self, key: &str) -> Result<Option<Secret>, String> {
+        if let Some(var) = &self.env {
+            return match std::env::var(var) {
+                Ok(value) if !value.is_empty() => Ok(Some(Secret(value))),
+                _ => Err(format!(
+                    "{key}_env: environment variable {var} is not set (or empty)"
+                )),
+            };
+        }
+        if let Some(path) = &self.file {
+            let expanded = expand_credentials_dir(path);
+            return match std::fs::read_to_string(&expanded) {
+                Ok(value) => Ok(Some(Secret(
+                    value.trim_end_matches(['\n', '\r']).to_owned(),
+                ))),
+                Err(e) => Err(format!(
+                    "{key}_file: cannot read {}: {e}",
+                    expanded.display()
+                )),
+            };
+        }
+        Ok(self.inline.clone().map(Secret))
+    }
+}
+
+fn expand_credentials_dir(path: &Path) -> PathBuf {
+    let text = path.to_string_lossy();
+    match std::env::var("CREDENTIALS_DIRECTORY") {
+        Ok(dir) if text.contains("$CREDENTIALS_DIRECTORY") => {
+            PathBuf::from(text.replace("$CREDENTIALS_DIRECTORY", &dir))
+        }
+        _ => path.to_owned(),
+    }
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub general: General,
+    pub zones: BTreeMap<ZoneId, Zone>,
+    pub drill: Drill,
+    pub retry: Retry,
+    pub channels: Channels,
+    pub serve: Option<Serve>,
+}
+
+#[derive(Debug)]
+pub struct General {
+    pub database: PathBuf,
+    pub templates_dir: PathBuf,
+    pub contacts_dir: PathBuf,
+    pub outbox_dir: PathBuf,
+    pub sender: String,
+    pub sender_id: String,
+    pub default_language: String,
+    pub default_region: String,
+    pub timezone: chrono_tz::Tz,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Zone {
+    pub name: String,
+    pub polygon: Option<String>,
+    /// Optional CAP geocode, e.g. ISTAT code `{ ISTAT = "048028" }`.
+    #[serde(default)]
+    pub geocode: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Drill {
+    pub audience: Vec<String>,
+    pub prefix: String,
+}
+
+/// When transient failures stop being retried (SPEC §7).
+#[derive(Debug, Clone)]
+pub struct Retry {
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+#[derive(Debug, Default)]
+pub struct Channels {
+    pub telegram: Option<Telegram>,
+    pub sms: Option<Sms>,
+    pub email: Option<Email>,
+    pub banner: Option<Banner>,
+}
+
+impl Channels {
+    pub fn configured(&self) -> Vec<ChannelId> {
+        let mut ids = Vec::new();
+        if self.telegram.is_some() {
+            ids.push(ChannelId::Telegram);
+        }
+        if self.sms.is_some() {
+            ids.push(ChannelId::Sms);
+        }
+        if self.email.is_some() {
+            ids.push(ChannelId::Email);
+        }
+        if self.banner.is_some() {
+            ids.push(ChannelId::Banner);
+        }
+        ids
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TelegramTransport {
+    BotApi,
+    Outbox,
+}
+
+#[derive(Debug)]
+pub struct Telegram {
+    pub transport: TelegramTransport,
+    pub api_url: String,
+    pub token: Option<Secret>,
+    pub broadcast_chat: Option<String>,
+    pub rate_per_second: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsTransport {
+    Kannel,
+    Http,
+    Outbox,
+}
+
+#[derive(Debug)]
+pub struct Sms {
+    pub transport: SmsTransport,
+    pub url: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub sender: Option<String>,
+    pub rate_per_second: Option<f64>,
+    pub max_segments: usize,
+    pub dlr_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    Smtp,
+    Outbox,
+}
+
+#[derive(Debug)]
+pub struct Email {
+    pub transport: EmailTransport,
+    pub url: Option<String>,
+    pub from: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub max_connections: usize,
+    pub rate_per_second: Option<f64>,
+    pub unsubscribe_url: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BannerTransport {
+    Files,
+    Outbox,
+}
+
+#[derive(Debug)]
+pub struct Banner {
+    pub transport: BannerTransport,
+    pub output_dir: PathBuf,
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Serve {
+    pub listen: String,
+    pub dlr_token: Option<Secret>,
+}
+
+// ---- raw TOML shapes -------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    general: RawGeneral,
+    #[serde(default)]
+    zones: BTreeMap<String, Zone>,
+    drill: Option<RawDrill>,
+    retry: Option<RawRetry>,
+    #[serde(default)]
+    channels: RawChannels,
+    serve: Option<RawServe>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGeneral {
+    database: PathBuf,
+    #[serde(default = "default_templates_dir")]
+    templates_dir: PathBuf,
+    #[serde(default = "default_contacts_dir")]
+    contacts_dir: PathBuf,
+    #[serde(default = "default_outbox_dir")]
+    outbox_dir: PathBuf,
+    sender: String,
+    sender_id: String,
+    #[serde(default = "default_language")]
+    default_language: String,
+    #[serde(default = "default_region")]
+    default_region: String,
+    #[serde(default = "default_timezone")]
+    timezone: String,
+}
+
+fn default_templates_dir() -> PathBuf {
+    "templates".into()
+}
+fn default_contacts_dir() -> PathBuf {
+    "contacts".into()
+}
+fn default_outbox_dir() -> PathBuf {
+    "outbox".into()
+}
+fn default_language() -> String {
+    "it".into()
+}
+fn default_region() -> String {
+    "IT".into()
+}
+fn default_timezone() -> String {
+    "Europe/Rome".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrill {
+    #[serde(default)]
+    audience: Vec<String>,
+    #[serde(default = "default_drill_prefix")]
+    prefix: String,
+}
+
+fn default_drill_prefix() -> String {
+    "[ESERCITAZIONE]".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    max_attempts: Option<u32>,
+    initial_backoff: Option<String>,
+    max_backoff: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawChannels {
+    telegram: Option<RawTelegram>,
+    sms: Option<RawSms>,
+    email: Option<RawEmail>,
+    banner: Option<RawBanner>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTelegram {
+    transport: TelegramTransport,
+    api_url: Option<String>,
+    token: Option<String>,
+    token_env: Option<String>,
+    token_file: Option<PathBuf>,
+    broadcast_chat: Option<String>,
+    rate_per_second: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSms {
+    transport: SmsTransport,
+    url: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    sender: Option<String>,
+    rate_per_second: Option<f64>,
+    max_segments: Option<usize>,
+    dlr_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmail {
+    transport: EmailTransport,
+    url: Option<String>,
+    from: String,
+    username: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    max_connections: Option<usize>,
+    rate_per_second: Option<f64>,
+    unsubscribe_url: Option<String>,
+    timeout: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBanner {
+    transport: BannerTransport,
+    output_dir: Option<PathBuf>,
+    public_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServe {
+    listen: String,
+    dlr_token: Option<String>,
+    dlr_token_env: Option<String>,
+    dlr_token_file: Option<PathBuf>,
+}
+
+// ---- loading ---------------------------------------------------------------
+
+/// Finds the file: `--config`, `$ALLERTA_CONFIG`, `./allerta.toml`,
+/// `/etc/allerta/allerta.toml`.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_owned());
+    }
+    if let Some(path) = std::env::var_os("ALLERTA_CONFIG").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    ["allerta.toml", "/etc/allerta/allerta.toml"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or(ConfigError::NotFound)
+}
+
+impl Config {
+    pub fn load(explicit: Option<&Path>) -> Result<Self, ConfigError> {
+        let path = locate(explicit)?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Self::parse(&path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.clone(),
+            message: e.to_string().trim_end().replace('\n', "\n  "),
+        })?;
+        let base = path.parent().map(Path::to_owned).unwrap_or_default();
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: path.clone(),
+            key: key.to_owned(),
+            message,
+        };
+        let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+
+        let g = raw.general;
+        let timezone = g.timezone.parse::<chrono_tz::Tz>().map_err(|_| {
+            invalid(
+                "general.timezone",
+                format!("unknown time zone `{}`", g.timezone),
+            )
+        })?;
+        if <phonenumber::country::Id as std::str::FromStr>::from_str(&g.default_region).is_err() {
+            return Err(invalid(
+                "general.default_region",
+                format!(
+                    "unknown region `{}` (ISO 3166 code like IT)",
+                    g.default_region
+                ),
+            ));
+        }
+        let general = General {
+            database: rel(g.database),
+            templates_dir: rel(g.templates_dir),
+            contacts_dir: rel(g.contacts_dir),
+            outbox_dir: rel(g.outbox_dir),
+            sender: g.sender,
+            sender_id: g.sender_id,
+            default_language: g.default_language,
+            default_region: g.default_region,
+            timezone,
+        };
+
+        let mut zones = BTreeMap::new();
+        for (id, zone) in raw.zones {
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    &format!("zones.{id}"),
+                    "zone ids use letters, digits, - and _ only".into(),
+                ));
+            }
+            zones.insert(ZoneId::declared(&id), zone);
+        }
+
+        let drill = match raw.drill {
+            Some(d) => Drill {
+                audience: d.audience,
+                prefix: d.prefix,
+            },
+            None => Drill {
+                audience: Vec::new(),
+                prefix: default_drill_prefix(),
+            },
+        };
+
+        let retry_raw = raw.retry.unwrap_or(RawRetry {
+            max_attempts: None,
+            initial_backoff: None,
+            max_backoff: None,
+        });
+        let duration = |key: &str, value: Option<String>, default: Duration| match value {
+            None => Ok(default),
+            Some(v) => humantime::parse_duration(&v)
+                .map_err(|e| invalid(key, format!("`{v}` is not a duration ({e})"))),
+        };
+        let retry = Retry {
+            max_attempts: retry_raw.max_attempts.unwrap_or(8).max(1),
+            initial_backoff: duration(
+                "retry.initial_backoff",
+                retry_raw.initial_backoff,
+                Duration::from_secs(2),
+            )?,
+            max_backoff: duration(
+                "retry.max_backoff",
+                retry_raw.max_backoff,
+                Duration::from_secs(300),
+            )?,
+        };
+
+        let secret =
+            |key: &str, inline: Option<String>, env: Option<String>, file: Option<PathBuf>| {
+                let source = SecretSource {
+                    inline,
+                    env,
+                    file: file.map(|f| {
+                        if f.to_string_lossy().starts_with('$') {
+                            f
+                        } else {
+                            rel(f)
+                        }
+                    }),
+                };
+                source.resolve(key).map_err(|m| invalid(key, m))
+            };
+        let rate = |key: &str, r: Option<f64>| match r {
+            Some(v) if !(v > 0.0 && v.is_finite()) => {
+                Err(invalid(key, format!("must be a positive number, got {v}")))
+            }
+            other => Ok(other),
+        };
+
+        let mut channels = Channels::default();
+        if let Some(t) = raw.channels.telegram {
+            let needs_token = t.transport == TelegramTransport::BotApi;
+            let token = if needs_token {
+                secret(
+                    "channels.telegram.token",
+                    t.token,
+                    t.token_env,
+                    t.token_file,
+                )?
+            } else {
+                None
+            };
+            if needs_token && token.is_none() {
+                return Err(invalid(
+                    "channels.telegram.token",
+                    "the bot-api transport needs token, token_env or token_file".into(),
+                ));
+            }
+            channels.telegram = Some(Telegram {
+                transport: t.transport,
+                api_url: t
+                    .api_url
+                    .unwrap_or_else(|| "https://api.telegram.org".into()),
+                token,
+                broadcast_chat: t.broadcast_chat,
+                rate_per_second: rate("channels.telegram.rate_per_second", t.rate_per_second)?,
+            });
+        }
+        if let Some(s) = raw.channels.sms {
+            let live = s.transport != SmsTransport::Outbox;
+            if live && s.url.is_none() {
+                return Err(invalid(
+                    "channels.sms.url",
+                    "required for this transport".into(),
+                ));
+            }
+            channels.sms = Some(Sms {
+                transport: s.transport,
+                url: s.url,
+                username: s.username,
+                password: if live {
+                    secret(
+                        "channels.sms.password",
+                        s.password,
+                        s.password_env,
+                        s.password_file,
+                    )?
+                } else {
+                    None
+                },
+                sender: s.sender,
+                rate_per_second: rate("channels.sms.rate_per_second", s.rate_per_second)?,
+                max_segments: s.max_segments.unwrap_or(3).max(1),
+                dlr_url: s.dlr_url,
+            });
+        }
+        if let Some(e) = raw.channels.email {
+            let live = e.transport == EmailTransport::Smtp;
+            if live && e.url.is_none() {
+                return Err(invalid(
+                    "channels.email.url",
+                    "required for transport = \"smtp\"".into(),
+                ));
+            }
+            if e.from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(invalid(
+                    "channels.email.from",
+                    format!("`{}` is not a mailbox (Name <address@domain>)", e.from),
+                ));
+            }
+            let password = if live {
+                secret(
+                    "channels.email.password",
+                    e.password,
+                    e.password_env,
+                    e.password_file,
+                )?
+            } else {
+                None
+            };
+            if e.username.is_some() && live && password.is_none() {
+                return Err(invalid(
+                    "channels.email.password",
+                    "username is set but no password, password_env or password_file".into(),
+                ));
+            }
+            channels.email = Some(Email {
+                transport: e.transport,
+                url: e.url,
+                from: e.from,
+                username: e.username,
+                password,
+                max_connections: e.max_connections.unwrap_or(8).clamp(1, 64),
+                rate_per_second: rate("channels.email.rate_per_second", e.rate_per_second)?,
+                unsubscribe_url: e.unsubscribe_url,
+                timeout: duration("channels.email.timeout", e.timeout, Duration::from_secs(30))?,
+            });
+        }
+        if let Some(b) = raw.channels.banner {
+            channels.banner = Some(Banner {
+                transport: b.transport,
+                output_dir: rel(b.output_dir.unwrap_or_else(|| "public".into())),
+                public_url: b.public_url,
+            });
+        }
+
+        let serve = match raw.serve {
+            Some(s) => Some(Serve {
+                listen: s.listen,
+                dlr_token: secret(
+                    "serve.dlr_token",
+                    s.dlr_token,
+                    s.dlr_token_env,
+                    s.dlr_token_file,
+                )?,
+            }),
+            None => None,
+        };
+
+        let config = Config {
+            path: path.clone(),
+            general,
+            zones,
+            drill,
+            retry,
+            channels,
+            serve,
+        };
+        for entry in &config.drill.audience {
+            crate::audience::Selector::parse(entry, &config)
+                .map_err(|m| invalid("drill.audience", m))?;
+        }
+        Ok(config)
+    }
+
+    /// Resolves a zone id a user typed; undeclared zones are an error.
+    pub fn zone(&self, id: &str) -> Result<ZoneId, String> {
+        let id = id.trim();
+        let zone = ZoneId::declared(id);
+        if self.zones.contains_key(&zone) {
+            Ok(zone)
+        } else {
+            let known: Vec<&str> = self.zones.keys().map(ZoneId::as_str).collect();
+            Err(format!(
+                "unknown zone `{id}` (declared zones: {})",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[general]
+database = "allerta.db"
+sender = "Comune di Prova"
+sender_id = "pc@comune.example.it"
+[zones.centro]
+name = "Centro"
+"#;
+
+    #[test]
+    fn relative_paths_are_relative_to_the_file() {
+        let c = Config::parse(Path::new("/etc/allerta/allerta.toml"), MINIMAL).unwrap();
+        assert_eq!(c.general.database, PathBuf::from("/etc/allerta/allerta.db"));
+        assert_eq!(
+            c.general.templates_dir,
+            PathBuf::from("/etc/allerta/templates")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let text = format!(
+            "{MINIMAL}\n[channels.email]\ntransport = \"outbox\"\nfrom = \"a <a@b.it>\"\nmax_conections = 3\n"
+        );
+        let err = Config::parse(Path::new("/x/allerta.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_conections"), "{err}");
+    }
+
+    #[test]
+    fn missing_secret_env_names_the_key_and_variable_but_not_a_value() {
+        let text = format!(
+            "{MINIMAL}\n[channels.email]\ntransport = \"smtp\"\nurl = \"smtp://127.0.0.1:1\"\nfrom = \"a <a@b.it>\"\nusername = \"u\"\npassword_env = \"ALLERTA_TEST_SURELY_UNSET\"\n"
+        );
+        let err = Config::parse(Path::new("/x/allerta.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("channels.email.password_env"), "{err}");
+        assert!(err.contains("ALLERTA_TEST_SURELY_UNSET"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_leak_through_debug() {
+        let s = Secret::new("hunter2".into());
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn undeclared_zone_is_an_error_listing_declared_ones() {
+        let c = Config::parse(Path::new("/x/allerta.toml"), MINIMAL).unwrap();
+        assert!(c.zone("centro").is_ok());
+        let err = c.zone("centor").unwrap_err();
+        assert!(err.contains("centor") && err.contains("centro"), "{err}");
+    }
+}

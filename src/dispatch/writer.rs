@@ -1,0 +1,192 @@
+//! The ledger's writer thread. SQLite is synchronous and wants one writer:
+//! every claim and outcome of a run goes through this thread, which commits
+//! outcomes in batches (at least every 100 ms, SPEC §7) so the ledger never
+//! becomes the bottleneck and a crash loses at most that window.
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::domain::ChannelId;
+use crate::ledger::{Claimed, Ledger, LedgerError, Record};
+
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+const FLUSH_ROWS: usize = 2000;
+
+enum Command {
+    Claim {
+        channel: ChannelId,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<Claimed>, String>>,
+    },
+    Record(Record),
+    Unsettled {
+        channel: ChannelId,
+        reply: oneshot::Sender<Result<(u64, Option<i64>), String>>,
+    },
+    Flush(oneshot::Sender<Result<(), String>>),
+    DeactivateSubscriber(String),
+}
+
+/// A handle to the writer thread of one alert's run.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Command>,
+}
+
+impl Writer {
+    /// Starts the thread; it owns `ledger` until every handle is dropped.
+    pub fn spawn(
+        mut ledger: Ledger,
+        alert_id: String,
+        lease_owner: String,
+    ) -> (Self, thread::JoinHandle<Result<Ledger, LedgerError>>) {
+        let (tx, rx) = mpsc::channel();
+        let handle = thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || {
+                run(&mut ledger, &alert_id, &lease_owner, rx)?;
+                Ok(ledger)
+            })
+            .expect("spawning a thread only fails when the OS is out of resources");
+        (Self { tx }, handle)
+    }
+
+    pub async fn claim(&self, channel: ChannelId, limit: usize) -> Result<Vec<Claimed>, String> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Claim {
+            channel,
+            limit,
+            reply,
+        })?;
+        rx.await.map_err(|_| "ledger writer stopped".to_owned())?
+    }
+
+    pub fn record(&self, record: Record) {
+        // If the writer is gone the run is failing anyway; the delivery stays
+        // `sending` and `resume` re-sends it.
+        let _ = self.tx.send(Command::Record(record));
+    }
+
+    pub fn deactivate_subscriber(&self, recipient: String) {
+        let _ = self.tx.send(Command::DeactivateSubscriber(recipient));
+    }
+
+    pub async fn unsettled(&self, channel: ChannelId) -> Result<(u64, Option<i64>), String> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Unsettled { channel, reply })?;
+        rx.await.map_err(|_| "ledger writer stopped".to_owned())?
+    }
+
+    pub async fn flush(&self) -> Result<(), String> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Flush(reply))?;
+        rx.await.map_err(|_| "ledger writer stopped".to_owned())?
+    }
+
+    fn send(&self, command: Command) -> Result<(), String> {
+        self.tx
+            .send(command)
+            .map_err(|_| "ledger writer stopped".to_owned())
+    }
+}
+
+fn run(
+    ledger: &mut Ledger,
+    alert_id: &str,
+    owner: &str,
+    rx: mpsc::Receiver<Command>,
+) -> Result<(), LedgerError> {
+    let mut batch: Vec<Record> = Vec::with_capacity(FLUSH_ROWS);
+    let mut oldest: Option<Instant> = None;
+    let mut last_lease = Instant::now();
+    let mut failure: Option<String> = None;
+    loop {
+        let wait = oldest.map_or(Duration::from_secs(1), |t| {
+            FLUSH_EVERY.saturating_sub(t.elapsed())
+        });
+        let command = match rx.recv_timeout(wait) {
+            Ok(c) => Some(c),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                ledger.record(&batch)?;
+                return Ok(());
+            }
+        };
+        let must_flush = match &command {
+            Some(Command::Record(_)) => batch.len() + 1 >= FLUSH_ROWS,
+            _ => true,
+        };
+        if let Some(Command::Record(r)) = command {
+            batch.push(r);
+            oldest.get_or_insert_with(Instant::now);
+            if !must_flush && oldest.is_some_and(|t| t.elapsed() < FLUSH_EVERY) {
+                continue;
+            }
+            flush(ledger, &mut batch, &mut failure);
+            oldest = None;
+            continue;
+        }
+        flush(ledger, &mut batch, &mut failure);
+        oldest = None;
+        if last_lease.elapsed() > Duration::from_secs(10) {
+            let _ = ledger.acquire_lease(alert_id, owner, Duration::from_secs(60));
+            last_lease = Instant::now();
+        }
+        match command {
+            Some(Command::Claim {
+                channel,
+                limit,
+                reply,
+            }) => {
+                let r = failed(&failure).unwrap_or_else(|| {
+                    ledger
+                        .claim(alert_id, channel, limit)
+                        .map_err(|e| e.to_string())
+                });
+                let _ = reply.send(r);
+            }
+            Some(Command::Unsettled { channel, reply }) => {
+                let r = failed(&failure).unwrap_or_else(|| {
+                    ledger
+                        .unsettled(alert_id, channel)
+                        .map_err(|e| e.to_string())
+                });
+                let _ = reply.send(r);
+            }
+            Some(Command::Flush(reply)) => {
+                let _ = reply.send(failed(&failure).unwrap_or(Ok(())));
+            }
+            Some(Command::DeactivateSubscriber(recipient)) => {
+                if let Some(chat) = recipient.strip_prefix("subscriber:") {
+                    let r = ledger.conn().execute(
+                        "UPDATE subscribers SET active = 0, updated_at = ?2 WHERE chat_id = ?1",
+                        rusqlite::params![chat, chrono::Utc::now().to_rfc3339()],
+                    );
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "cannot deactivate subscriber");
+                    }
+                }
+            }
+            Some(Command::Record(_)) | None => {}
+        }
+    }
+}
+
+/// The first recording failure, reported to every later request.
+fn failed<T>(failure: &Option<String>) -> Option<Result<T, String>> {
+    failure.clone().map(Err)
+}
+
+fn flush(ledger: &mut Ledger, batch: &mut Vec<Record>, failure: &mut Option<String>) {
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(e) = ledger.record(batch) {
+        tracing::error!(error = %e, rows = batch.len(), "cannot record delivery outcomes");
+        failure.get_or_insert_with(|| format!("cannot record delivery outcomes: {e}"));
+    }
+    batch.clear();
+}

@@ -1,0 +1,178 @@
+//! The delivery ledger in SQLite (SPEC §7): one row per alert, one per
+//! (alert, channel, address) delivery, one per attempt, and an audit trail.
+//! WAL mode and a busy timeout let `status`, `serve` and `bot` work while
+//! `send` runs. Schema changes are versioned migrations.
+
+mod plan;
+mod query;
+mod queue;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite_migration::{M, Migrations};
+
+pub use plan::{NewAlert, Planner};
+pub use query::{AlertRow, ChannelCounts, DeliveryRow};
+pub use queue::{Claimed, Outcome, Record};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("unknown alert `{0}`")]
+    UnknownAlert(String),
+    #[error("no alert has been sent yet")]
+    NoAlerts,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
+
+pub struct Ledger {
+    conn: Connection,
+}
+
+/// Milliseconds since the Unix epoch: the ledger's clock for deliveries.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Ledger {
+    /// Opens (creating if needed) and migrates the database.
+    pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let open_err = |source| LedgerError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(open_err)?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(open_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(mode, "SQLite did not switch to WAL mode");
+        }
+        // NORMAL in WAL mode: a commit survives a process crash; only an OS
+        // crash or power cut may lose the last commits (never corrupts).
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        Migrations::new(MIGRATIONS.iter().map(|m| M::up(m)).collect()).to_latest(&mut conn)?;
+        Ok(Self { conn })
+    }
+
+    /// Opens an existing database read-only, or `None` if it does not exist
+    /// (for `--dry-run`, which must write nothing).
+    pub fn open_existing_read_only(path: &Path) -> Result<Option<Self>, LedgerError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|source| LedgerError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        Ok(Some(Self { conn }))
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Records who did what, from where. Every state-changing command calls it.
+    pub fn audit(
+        &self,
+        actor: &crate::Actor,
+        command: &str,
+        alert_id: Option<&str>,
+        detail: &serde_json::Value,
+    ) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT INTO audit (at, operator, host, command, alert_id, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                chrono::Utc::now().to_rfc3339(),
+                actor.operator,
+                actor.host,
+                command,
+                alert_id,
+                detail.to_string()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Takes the right to send an alert's deliveries, so `resume` never
+    /// runs next to a live `send` of the same alert. A lease is stale when
+    /// it expired or its process is gone from this host.
+    pub fn acquire_lease(
+        &self,
+        alert_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, LedgerError> {
+        let now = now_ms();
+        let current: Option<(Option<String>, Option<i64>)> = self
+            .conn
+            .query_row(
+                "SELECT lease_owner, lease_until FROM alerts WHERE id = ?1",
+                [alert_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((holder, until)) = current else {
+            return Err(LedgerError::UnknownAlert(alert_id.to_owned()));
+        };
+        if let (Some(holder), Some(until)) = (holder, until)
+            && holder != owner
+            && until > now
+            && lease_holder_alive(&holder)
+        {
+            return Ok(Some(holder));
+        }
+        self.conn.execute(
+            "UPDATE alerts SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
+            params![alert_id, owner, now + ttl.as_millis() as i64],
+        )?;
+        Ok(None)
+    }
+
+    pub fn release_lease(&self, alert_id: &str, owner: &str) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "UPDATE alerts SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
+            params![alert_id, owner],
+        )?;
+        Ok(())
+    }
+}
+
+/// `host:pid` of this process, the owner name of leases it takes.
+pub fn lease_owner() -> String {
+    format!("{}:{}", crate::hostname(), std::process::id())
+}
+
+fn lease_holder_alive(holder: &str) -> bool {
+    match holder.rsplit_once(':') {
+        Some((host, pid)) if host == crate::hostname() => Path::new("/proc").join(pid).exists(),
+        // Another host: trust the expiry time alone.
+        _ => true,
+    }
+}

@@ -1,0 +1,144 @@
+//! The fan-out plan: the alert row and every delivery row, written in one
+//! transaction before the first message leaves. Unique on (alert, channel,
+//! address), so an address in two lists gets one message.
+
+use rusqlite::{OptionalExtension, Statement, Transaction, params};
+
+use super::{Ledger, LedgerError, now_ms};
+use crate::domain::ChannelId;
+
+pub struct NewAlert {
+    pub id: String,
+    pub idem_key: Option<String>,
+    pub template: String,
+    pub variables: serde_json::Value,
+    pub status: &'static str,
+    pub msg_type: &'static str,
+    pub references: Vec<String>,
+    pub audience: serde_json::Value,
+    pub channels: Vec<ChannelId>,
+    pub rendered: serde_json::Value,
+    pub headline: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub operator: String,
+    pub host: String,
+}
+
+/// Adds delivery rows inside the plan's transaction.
+pub struct Planner<'t> {
+    conn: &'t rusqlite::Connection,
+    insert: Statement<'t>,
+    alert_id: String,
+    now: i64,
+    pub skipped_rows: Vec<String>,
+}
+
+impl<'t> Planner<'t> {
+    /// The plan's transaction, to read what the plan depends on.
+    pub fn conn(&self) -> &'t rusqlite::Connection {
+        self.conn
+    }
+
+    /// Adds one delivery; returns false when (channel, address) was already
+    /// planned for this alert.
+    pub fn add(
+        &mut self,
+        channel: ChannelId,
+        address: &str,
+        recipient: Option<&str>,
+        language: &str,
+    ) -> Result<bool, LedgerError> {
+        let token = format!("{:032x}", rand::random::<u128>());
+        let n = self.insert.execute(params![
+            self.alert_id,
+            channel.as_str(),
+            address,
+            recipient,
+            language,
+            self.now,
+            token
+        ])?;
+        Ok(n == 1)
+    }
+}
+
+impl Ledger {
+    /// Id of the alert created earlier with this idempotency key.
+    pub fn alert_by_key(&self, key: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row("SELECT id FROM alerts WHERE idem_key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Writes the alert and calls `fill` to add its deliveries, all in one
+    /// transaction. If `fill` fails nothing at all is written.
+    pub fn plan<E: From<LedgerError>>(
+        &mut self,
+        alert: &NewAlert,
+        fill: impl FnOnce(&mut Planner<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let tx = self.conn.transaction().map_err(LedgerError::from)?;
+        insert_alert(&tx, alert)?;
+        let skipped = {
+            let insert = tx
+                .prepare(
+                    "INSERT INTO deliveries (alert_id, channel, address, recipient, language, state, updated_at, token)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7)
+                     ON CONFLICT (alert_id, channel, address) DO NOTHING",
+                )
+                .map_err(LedgerError::from)?;
+            let mut planner = Planner {
+                conn: &tx,
+                insert,
+                alert_id: alert.id.clone(),
+                now: now_ms(),
+                skipped_rows: Vec::new(),
+            };
+            fill(&mut planner)?;
+            planner.skipped_rows
+        };
+        if !skipped.is_empty() {
+            tx.execute(
+                "UPDATE alerts SET skipped_rows = ?2 WHERE id = ?1",
+                params![
+                    alert.id,
+                    serde_json::to_string(&skipped).unwrap_or_default()
+                ],
+            )
+            .map_err(LedgerError::from)?;
+        }
+        tx.commit().map_err(LedgerError::from)?;
+        Ok(())
+    }
+}
+
+fn insert_alert(tx: &Transaction<'_>, a: &NewAlert) -> Result<(), LedgerError> {
+    let channels: Vec<&str> = a.channels.iter().map(|c| c.as_str()).collect();
+    tx.execute(
+        "INSERT INTO alerts (id, idem_key, template, variables, status, msg_type, refs, audience,
+                             channels, rendered, headline, created_at, expires_at, operator, host)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        params![
+            a.id,
+            a.idem_key,
+            a.template,
+            a.variables.to_string(),
+            a.status,
+            a.msg_type,
+            serde_json::to_string(&a.references).unwrap_or_else(|_| "[]".into()),
+            a.audience.to_string(),
+            serde_json::to_string(&channels).unwrap_or_else(|_| "[]".into()),
+            a.rendered.to_string(),
+            a.headline,
+            a.created_at,
+            a.expires_at,
+            a.operator,
+            a.host
+        ],
+    )?;
+    Ok(())
+}

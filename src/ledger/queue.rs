@@ -1,0 +1,222 @@
+//! The work queue inside the ledger: claiming pending deliveries (in id
+//! order, which keeps SQLite's writes sequential) and recording outcomes in
+//! batches.
+
+use rusqlite::params;
+
+use super::{Ledger, LedgerError, now_ms};
+use crate::domain::ChannelId;
+
+/// A delivery taken for sending (its row is now `sending`).
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub address: String,
+    pub recipient: Option<String>,
+    pub language: String,
+    pub attempts: u32,
+    pub token: String,
+}
+
+/// What became of one attempt.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Sent {
+        provider_id: Option<String>,
+    },
+    Delivered {
+        provider_id: Option<String>,
+    },
+    /// Transient failure: back to `pending` until `at_ms`.
+    Retry {
+        at_ms: i64,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
+    /// Never attempted (the channel stopped, or the process is shutting
+    /// down): back to `pending` without counting an attempt.
+    Released {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub delivery_id: i64,
+    pub at_ms: i64,
+    pub outcome: Outcome,
+}
+
+impl Ledger {
+    /// Moves up to `limit` due pending deliveries of one channel to
+    /// `sending` and returns them, lowest id first.
+    pub fn claim(
+        &mut self,
+        alert_id: &str,
+        channel: ChannelId,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, LedgerError> {
+        let now = now_ms();
+        let tx = self.conn.transaction()?;
+        let mut claimed = {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE deliveries SET state = 'sending', updated_at = ?4
+                 WHERE id IN (SELECT id FROM deliveries
+                              WHERE alert_id = ?1 AND channel = ?2 AND state = 'pending'
+                                AND next_attempt_at <= ?4
+                              ORDER BY id LIMIT ?3)
+                 RETURNING id, address, recipient, language, attempts, token",
+            )?;
+            let rows = stmt.query_map(
+                params![alert_id, channel.as_str(), limit as i64, now],
+                |r| {
+                    Ok(Claimed {
+                        id: r.get(0)?,
+                        address: r.get(1)?,
+                        recipient: r.get(2)?,
+                        language: r.get(3)?,
+                        attempts: r.get(4)?,
+                        token: r.get(5)?,
+                    })
+                },
+            )?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        tx.commit()?;
+        claimed.sort_by_key(|c| c.id);
+        Ok(claimed)
+    }
+
+    /// Writes a batch of outcomes in one transaction.
+    pub fn record(&mut self, batch: &[Record]) -> Result<(), LedgerError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut update = tx.prepare_cached(
+                "UPDATE deliveries
+                 SET state = ?2, attempts = attempts + ?3, next_attempt_at = ?4,
+                     provider_id = COALESCE(?5, provider_id), last_error = ?6, updated_at = ?7
+                 WHERE id = ?1 AND state = 'sending'",
+            )?;
+            let mut attempt = tx.prepare_cached(
+                "INSERT INTO attempts (delivery_id, at, outcome, provider_id, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for r in batch {
+                let (state, counted, next, provider, error, outcome) = match &r.outcome {
+                    Outcome::Sent { provider_id } => {
+                        ("sent", 1, 0, provider_id.as_deref(), None, "sent")
+                    }
+                    Outcome::Delivered { provider_id } => {
+                        ("delivered", 1, 0, provider_id.as_deref(), None, "delivered")
+                    }
+                    Outcome::Retry { at_ms, error } => (
+                        "pending",
+                        1,
+                        *at_ms,
+                        None,
+                        Some(error.as_str()),
+                        "transient",
+                    ),
+                    Outcome::Failed { error } => {
+                        ("failed", 1, 0, None, Some(error.as_str()), "permanent")
+                    }
+                    Outcome::Released { reason } => (
+                        "pending",
+                        0,
+                        0,
+                        None,
+                        Some(reason.as_str()),
+                        "not-attempted",
+                    ),
+                };
+                update.execute(params![
+                    r.delivery_id,
+                    state,
+                    counted,
+                    next,
+                    provider,
+                    error,
+                    r.at_ms
+                ])?;
+                attempt.execute(params![r.delivery_id, r.at_ms, outcome, provider, error])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Deliveries of one channel not yet in a final state, and the earliest
+    /// time one of them is due.
+    pub fn unsettled(
+        &self,
+        alert_id: &str,
+        channel: ChannelId,
+    ) -> Result<(u64, Option<i64>), LedgerError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*), MIN(next_attempt_at) FROM deliveries
+             WHERE alert_id = ?1 AND channel = ?2 AND state IN ('pending', 'sending')",
+            params![alert_id, channel.as_str()],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+        )?)
+    }
+
+    /// After a crash: deliveries left in `sending` have an unknown outcome.
+    /// For an emergency a duplicate beats a loss, so they go back to
+    /// `pending`. Returns how many.
+    pub fn reset_sending(&self, alert_id: &str) -> Result<usize, LedgerError> {
+        Ok(self.conn.execute(
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = 0, updated_at = ?2,
+                    last_error = 'outcome unknown after interruption: re-sent'
+             WHERE alert_id = ?1 AND state = 'sending'",
+            params![alert_id, now_ms()],
+        )?)
+    }
+
+    /// `retry`: failed deliveries get a fresh round of attempts.
+    pub fn requeue_failed(
+        &self,
+        alert_id: &str,
+        channel: Option<ChannelId>,
+    ) -> Result<usize, LedgerError> {
+        let n = self.conn.execute(
+            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?3
+             WHERE alert_id = ?1 AND state = 'failed' AND (?2 IS NULL OR channel = ?2)",
+            params![alert_id, channel.map(|c| c.as_str()), now_ms()],
+        )?;
+        if n > 0 {
+            self.conn.execute(
+                "UPDATE alerts SET state = 'sending', settled_at = NULL WHERE id = ?1 AND state = 'settled'",
+                [alert_id],
+            )?;
+        }
+        Ok(n)
+    }
+
+    /// Marks the alert settled when none of its deliveries is unfinished.
+    pub fn settle_if_done(&self, alert_id: &str) -> Result<bool, LedgerError> {
+        let n = self.conn.execute(
+            "UPDATE alerts SET state = 'settled', settled_at = ?2
+             WHERE id = ?1 AND state = 'sending'
+               AND NOT EXISTS (SELECT 1 FROM deliveries
+                               WHERE alert_id = ?1 AND state IN ('pending', 'sending'))",
+            params![alert_id, chrono::Utc::now().to_rfc3339()],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Alerts with unfinished deliveries, oldest first.
+    pub fn unfinished_alerts(&self) -> Result<Vec<String>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM alerts WHERE state = 'sending' ORDER BY rowid")?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ids)
+    }
+}

@@ -1,0 +1,61 @@
+//! allerta — an emergency communication broadcaster for a municipal civil
+//! protection office.
+//!
+//! # Layout
+//!
+//! The data path is: template + audience → plan (one transaction) → ledger →
+//! channel workers → provider → status.
+//!
+//! - [`cli`]: one file per subcommand: parse → validated request → library.
+//! - [`config`]: typed `allerta.toml`, secrets wrapped, unknown keys rejected.
+//! - [`domain`]: newtypes parsed at the edge (phone, email, chat, ids).
+//! - [`template`]: alert templates, strict rendering, SMS encoding (GSM 03.38).
+//! - [`contacts`]: contact CSVs streamed into recipients, line-numbered errors.
+//! - [`audience`]: who an alert is for (zones, groups, all).
+//! - [`ledger`]: SQLite: migrations, plan, claim, record, summaries, audit.
+//! - [`dispatch`]: the engine: lanes per channel, retry policy, pacing.
+//! - [`channel`]: the `Channel` trait and its transports (outbox, email…).
+//! - [`error`]: the error type that knows its exit code.
+
+pub mod audience;
+pub mod channel;
+pub mod cli;
+pub mod config;
+pub mod contacts;
+pub mod dispatch;
+pub mod domain;
+pub mod error;
+pub mod ledger;
+pub mod template;
+
+pub use error::Error;
+
+/// Who runs a state-changing command, for the audit trail.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub operator: String,
+    pub host: String,
+}
+
+impl Actor {
+    /// `--operator` if given, else the OS user (`sudo` keeps the real one).
+    pub fn current(explicit: Option<&str>) -> Self {
+        let operator = explicit
+            .map(str::to_owned)
+            .or_else(|| std::env::var("SUDO_USER").ok())
+            .or_else(|| std::env::var("USER").ok())
+            .or_else(|| std::env::var("LOGNAME").ok())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "unknown".to_owned());
+        Self {
+            operator,
+            host: hostname(),
+        }
+    }
+}
+
+pub fn hostname() -> String {
+    hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".to_owned())
+}
