@@ -15,10 +15,12 @@
 //! - [`ledger`]: SQLite: migrations, plan, claim, record, summaries, audit.
 //! - [`dispatch`]: the engine: lanes per channel, retry policy, pacing.
 //! - [`channel`]: the `Channel` trait and its transports (outbox, email…).
+//! - [`check`]: readiness probes for `allerta check` (database, channels).
 //! - [`error`]: the error type that knows its exit code.
 
 pub mod audience;
 pub mod channel;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod contacts;

@@ -90,7 +90,11 @@ fn every_service_scores_at_most_2_0_in_systemd_analyze_security() {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
-        assert!(out.status.success(), "{service}: exit {:?}\n{stderr}", out.status);
+        assert!(
+            out.status.success(),
+            "{service}: exit {:?}\n{stderr}",
+            out.status
+        );
     }
 }
 
@@ -119,7 +123,8 @@ fn units_with_built_binary(dir: &Path) -> Vec<PathBuf> {
         .iter()
         .chain(TIMERS)
         .map(|name| {
-            let text = unit_text(name).replace("ExecStart=/usr/bin/allerta", &format!("ExecStart={bin}"));
+            let text =
+                unit_text(name).replace("ExecStart=/usr/bin/allerta", &format!("ExecStart={bin}"));
             let path = dir.join(name);
             std::fs::write(&path, text).expect("write unit copy");
             path
@@ -185,9 +190,16 @@ fn services_run_as_the_allerta_user_with_state_dir_journal_and_credentials() {
         let text = unit_text(service);
         let exec = directives(&text, "ExecStart");
         assert_eq!(exec.len(), 1, "{service}: one ExecStart");
-        assert!(exec[0].starts_with("/usr/bin/allerta "), "{service}: {exec:?}");
+        assert!(
+            exec[0].starts_with("/usr/bin/allerta "),
+            "{service}: {exec:?}"
+        );
         assert_eq!(directives(&text, "User"), ["allerta"], "{service}");
-        assert_eq!(directives(&text, "StateDirectory"), ["allerta"], "{service}");
+        assert_eq!(
+            directives(&text, "StateDirectory"),
+            ["allerta"],
+            "{service}"
+        );
         assert!(
             directives(&text, "Environment").contains(&"ALLERTA_CONFIG=/etc/allerta/allerta.toml"),
             "{service}: config path"
@@ -205,7 +217,9 @@ fn services_run_as_the_allerta_user_with_state_dir_journal_and_credentials() {
         for env in directives(&text, "Environment") {
             let upper = env.to_uppercase();
             assert!(
-                !["PASSWORD", "TOKEN", "SECRET"].iter().any(|w| upper.contains(w)),
+                !["PASSWORD", "TOKEN", "SECRET"]
+                    .iter()
+                    .any(|w| upper.contains(w)),
                 "{service}: secret-looking Environment={env}"
             );
         }
@@ -214,13 +228,20 @@ fn services_run_as_the_allerta_user_with_state_dir_journal_and_credentials() {
     for daemon in ["allerta-bot.service", "allerta-serve.service"] {
         let text = unit_text(daemon);
         assert_eq!(directives(&text, "Restart"), ["on-failure"], "{daemon}");
-        assert_eq!(directives(&text, "WantedBy"), ["multi-user.target"], "{daemon}");
+        assert_eq!(
+            directives(&text, "WantedBy"),
+            ["multi-user.target"],
+            "{daemon}"
+        );
     }
     let resume = unit_text("allerta-resume.service");
     assert!(directives(&resume, "ExecStart")[0].ends_with(" resume"));
     assert_eq!(directives(&resume, "Type"), ["oneshot"]);
     let timer = unit_text("allerta-resume.timer");
-    assert!(!directives(&timer, "OnBootSec").is_empty(), "resume timer runs after boot");
+    assert!(
+        !directives(&timer, "OnBootSec").is_empty(),
+        "resume timer runs after boot"
+    );
     assert!(
         !directives(&timer, "OnUnitInactiveSec").is_empty(),
         "resume timer repeats every few minutes"

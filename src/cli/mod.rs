@@ -2,8 +2,10 @@
 //! subcommand that turns raw arguments into a validated request and calls
 //! into the library. Only this module prints.
 
+mod check;
 mod contacts;
 mod deliver;
+mod generate;
 mod preview;
 mod progress;
 mod resume;
@@ -62,6 +64,13 @@ enum Command {
     /// Check or list contacts
     #[command(subcommand)]
     Contacts(ContactsCommand),
+    /// Readiness: config, templates, contacts, database and every enabled
+    /// channel reachable with its credentials (nothing is sent); exit 0 only
+    /// when all is ready
+    Check,
+    /// Generate man pages or shell completions (for packagers)
+    #[command(subcommand, hide = true)]
+    Generate(generate::GenerateCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -132,17 +141,41 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Logs go to stderr: human lines on a terminal, one JSON object per line
+/// for the daemons (`ALLERTA_LOG_FORMAT=json`, or by default when systemd
+/// started us — it sets INVOCATION_ID — and stderr is not a terminal), so
+/// the journal keeps structured fields. `ALLERTA_LOG_FORMAT=human` forces
+/// human lines. Secrets are wrapped types that never print their value.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ALLERTA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let on_terminal = std::io::stderr().is_terminal();
+    let json = match std::env::var("ALLERTA_LOG_FORMAT") {
+        Ok(format) => format.eq_ignore_ascii_case("json"),
+        Err(_) => std::env::var_os("INVOCATION_ID").is_some() && !on_terminal,
+    };
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.with_ansi(on_terminal).try_init()
+    };
 }
 
 async fn run(cli: Cli) -> Result<(), Error> {
+    // These two work without (or report on) the configuration.
+    match &cli.command {
+        Command::Check => return check::run(cli.config.as_deref(), cli.json).await,
+        Command::Generate(g) => return generate::run(g),
+        _ => {}
+    }
     let config = Config::load(cli.config.as_deref())?;
     let ctx = Ctx {
         config,
@@ -161,6 +194,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Templates(TemplatesCommand::Check) => templates::check(&ctx),
         Command::Contacts(ContactsCommand::Check) => contacts::check(&ctx),
         Command::Contacts(ContactsCommand::List(a)) => contacts::list(&ctx, a.zone.as_deref()),
+        Command::Check | Command::Generate(_) => Ok(()), // handled above
     }
 }
 

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::Ctx;
 use super::send::limit_problems;
+use crate::config::Config;
 use crate::domain::ChannelId;
 use crate::error::Error;
 use crate::template::{RenderOptions, Template, list_ids};
@@ -42,13 +43,55 @@ pub fn list(ctx: &Ctx) -> Result<(), Error> {
     Ok(())
 }
 
+/// What `templates check` found for one template.
+pub(super) struct TemplateReport {
+    pub id: String,
+    pub problems: Vec<String>,
+    pub notes: Vec<String>,
+}
+
 /// Renders every template in every language with its example values (and
 /// each allowed value of every variable that has a list), within limits.
 pub fn check(ctx: &Ctx) -> Result<(), Error> {
-    let config = &ctx.config;
+    let reports = reports(&ctx.config)?;
+    let failures = reports.iter().filter(|r| !r.problems.is_empty()).count();
+    if ctx.json {
+        let results: Vec<_> = reports
+            .iter()
+            .map(|r| json!({ "id": r.id, "ok": r.problems.is_empty(), "problems": r.problems, "notes": r.notes }))
+            .collect();
+        super::print_json(&json!({ "templates": results }));
+    } else {
+        for r in &reports {
+            println!(
+                "{} {}",
+                if r.problems.is_empty() {
+                    "ok  "
+                } else {
+                    "FAIL"
+                },
+                r.id
+            );
+            for p in &r.problems {
+                println!("       {p}");
+            }
+            for n in &r.notes {
+                println!("       note: {n}");
+            }
+        }
+    }
+    if failures > 0 {
+        return Err(Error::Input(format!(
+            "{failures} template(s) have problems"
+        )));
+    }
+    Ok(())
+}
+
+/// The check behind `templates check` (and `check`), without printing.
+pub(super) fn reports(config: &Config) -> Result<Vec<TemplateReport>, Error> {
     let dir = &config.general.templates_dir;
-    let mut results = Vec::new();
-    let mut failures = 0;
+    let mut reports = Vec::new();
     for id in list_ids(dir)? {
         let mut problems = Vec::new();
         let mut notes = Vec::new();
@@ -106,29 +149,11 @@ pub fn check(ctx: &Ctx) -> Result<(), Error> {
                 }
             }
         }
-        if !problems.is_empty() {
-            failures += 1;
-        }
-        if !ctx.json {
-            println!("{} {id}", if problems.is_empty() { "ok  " } else { "FAIL" });
-            for p in &problems {
-                println!("       {p}");
-            }
-            for n in &notes {
-                println!("       note: {n}");
-            }
-        }
-        results.push(
-            json!({ "id": id, "ok": problems.is_empty(), "problems": problems, "notes": notes }),
-        );
+        reports.push(TemplateReport {
+            id,
+            problems,
+            notes,
+        });
     }
-    if ctx.json {
-        super::print_json(&json!({ "templates": results }));
-    }
-    if failures > 0 {
-        return Err(Error::Input(format!(
-            "{failures} template(s) have problems"
-        )));
-    }
-    Ok(())
+    Ok(reports)
 }

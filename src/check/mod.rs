@@ -1,0 +1,125 @@
+//! Readiness checks (`allerta check`, SPEC §6): the things an officer wants
+//! to know before the storm season — the database takes writes, the outbox
+//! directory is writable, and every enabled channel's service answers and
+//! accepts our credentials. Nothing is ever sent.
+//!
+//! Each check yields one [`Item`]: what was checked, whether it is ready,
+//! what was seen, and when it is not, what to fix. Per-channel probes live in
+//! [`probe`]: one match arm per transport, so a new transport adds one arm
+//! and one file.
+
+pub mod probe;
+mod smtp;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::ledger::Ledger;
+
+/// One line of the readiness report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    /// What was checked: `config`, `templates`, `contacts`, `database`,
+    /// `outbox`, or a channel id (`email`, `sms`, …).
+    pub item: String,
+    pub ok: bool,
+    /// What was seen (never a secret).
+    pub detail: String,
+    /// When not ok: what the officer should do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Item {
+    pub fn ok(item: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            item: item.into(),
+            ok: true,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    pub fn fail(
+        item: impl Into<String>,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self {
+            item: item.into(),
+            ok: false,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// The database opens, is migrated to the latest schema, and takes a write
+/// lock (`BEGIN IMMEDIATE`, rolled back: nothing is changed).
+pub fn database(config: &Config) -> Item {
+    let path = &config.general.database;
+    let shown = path.display();
+    let fix_perm = format!(
+        "make {} and its directory writable by the user that runs allerta (on a Debian install: the allerta user, e.g. `sudo -u allerta allerta check`)",
+        shown
+    );
+    let ledger = match Ledger::open(path) {
+        Ok(l) => l,
+        Err(e) => return Item::fail("database", format!("{shown}: {e}"), fix_perm),
+    };
+    let conn = ledger.conn();
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
+        return Item::fail("database", format!("{shown}: not writable: {e}"), fix_perm);
+    }
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap_or(-1);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap_or_default();
+    Item::ok(
+        "database",
+        format!("{shown}: writable, schema version {version}, journal {mode}"),
+    )
+}
+
+/// The outbox directory exists (or can be created) and takes a file.
+pub fn outbox_dir(dir: &Path, channels: &[String]) -> Item {
+    let shown = dir.display();
+    let fix = format!("make {shown} writable by the user that runs allerta (general.outbox_dir)");
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return Item::fail("outbox", format!("cannot create {shown}: {e}"), fix);
+    }
+    let probe = dir.join(format!(".allerta-check-{}", std::process::id()));
+    match std::fs::write(&probe, b"") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            Item::ok(
+                "outbox",
+                format!(
+                    "{shown}: writable; {} on the outbox transport (reach nobody)",
+                    channels.join(", ")
+                ),
+            )
+        }
+        Err(e) => Item::fail("outbox", format!("{shown}: not writable: {e}"), fix),
+    }
+}
+
+/// Every check that needs a valid config, except templates and contacts
+/// (which the CLI reports with its own renderers): database, outbox, and
+/// one probe per enabled channel.
+pub async fn services(config: &Config) -> Vec<Item> {
+    let mut items = vec![database(config)];
+    let outbox = probe::outbox_channels(config);
+    if !outbox.is_empty() {
+        let names: Vec<String> = outbox.iter().map(ToString::to_string).collect();
+        items.push(outbox_dir(&config.general.outbox_dir, &names));
+    }
+    for channel in config.channels.configured() {
+        items.push(probe::channel(config, channel).await);
+    }
+    items
+}

@@ -1,0 +1,374 @@
+//! `allerta check` (SPEC §6): against a live local SMTP server it passes;
+//! with the server stopped, a wrong password, an untrusted certificate or a
+//! missing login it fails naming `email` and saying what to fix. Input
+//! problems (config, templates, contacts) exit 2, the database and the
+//! channels exit 1. Nothing is ever sent, and no secret is printed.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Project, maildir_messages, smtp_server, synthetic_rows};
+
+const PASSWORD: &str = "s3cret-Allerta-pw";
+const PASSWORD_ENV: &str = "ALLERTA_TEST_SMTP_PASSWORD";
+
+fn email_channel(port: u16, auth: bool) -> String {
+    let login = if auth {
+        format!("username = \"allerta\"\npassword_env = \"{PASSWORD_ENV}\"\n")
+    } else {
+        String::new()
+    };
+    format!(
+        r#"[channels.sms]
+transport = "outbox"
+
+[channels.email]
+transport = "smtp"
+url = "smtp://127.0.0.1:{port}"
+from = "Protezione Civile <pc@comune.example.it>"
+timeout = "10s"
+{login}"#
+    )
+}
+
+fn project(channels: &str) -> Project {
+    let p = Project::new(channels);
+    p.contacts("cittadini.csv", &synthetic_rows(3, "example.it"));
+    p
+}
+
+/// Runs `check` (with `--json` when asked) with the SMTP password set.
+fn check(p: &Project, password: &str, json: bool) -> (i32, String, String) {
+    let mut cmd = p.cmd();
+    cmd.env(PASSWORD_ENV, password);
+    if json {
+        cmd.arg("--json");
+    }
+    let out = cmd.arg("check").output().expect("run allerta check");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn line<'a>(stdout: &'a str, item: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(item))
+        .unwrap_or_else(|| panic!("no line for {item} in:\n{stdout}"))
+}
+
+fn json_item<'a>(doc: &'a serde_json::Value, item: &str) -> &'a serde_json::Value {
+    doc["items"]
+        .as_array()
+        .expect("items array")
+        .iter()
+        .find(|i| i["item"] == item)
+        .unwrap_or_else(|| panic!("no item {item} in {doc}"))
+}
+
+#[test]
+fn check_passes_against_a_live_smtp_server_and_sends_nothing() {
+    let maildir = tempfile::tempdir().expect("maildir");
+    let auth = format!("allerta:{PASSWORD}");
+    let server = smtp_server(maildir.path(), &["--auth", &auth]);
+    let p = project(&email_channel(server.port, true));
+
+    let (code, out, err) = check(&p, PASSWORD, false);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    for item in [
+        "config",
+        "templates",
+        "contacts",
+        "database",
+        "outbox",
+        "sms",
+        "email",
+    ] {
+        assert!(line(&out, item).starts_with("ok"), "{item} not ok:\n{out}");
+    }
+    let email = line(&out, "email");
+    assert!(email.contains("AUTH as allerta"), "{email}");
+    assert!(
+        email.contains("sender pc@comune.example.it accepted"),
+        "{email}"
+    );
+    assert!(out.contains("ready:"), "{out}");
+    assert!(
+        !out.contains(PASSWORD) && !err.contains(PASSWORD),
+        "password printed"
+    );
+    assert!(
+        maildir_messages(maildir.path()).is_empty(),
+        "check sent mail"
+    );
+
+    let (code, out, err) = check(&p, PASSWORD, true);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(doc["ready"], true);
+    assert_eq!(json_item(&doc, "email")["ok"], true);
+    assert!(json_item(&doc, "email").get("fix").is_none());
+}
+
+#[test]
+fn check_fails_naming_email_when_the_smtp_server_is_stopped() {
+    let maildir = tempfile::tempdir().expect("maildir");
+    let port = smtp_server(maildir.path(), &[]).port; // dropped: stopped, port free
+    let p = project(&email_channel(port, true));
+
+    let (code, out, err) = check(&p, PASSWORD, false);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    let email = line(&out, "email");
+    assert!(email.starts_with("FAIL"), "{email}");
+    assert!(email.contains("cannot connect"), "{email}");
+    assert!(email.contains("fix: start the SMTP server"), "{email}");
+    // The rest is still checked and ready.
+    assert!(line(&out, "database").starts_with("ok"), "{out}");
+    assert!(err.contains("not ready: email"), "{err}");
+
+    let (code, out, _) = check(&p, PASSWORD, true);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(doc["ready"], false);
+    let email = json_item(&doc, "email");
+    assert_eq!(email["ok"], false);
+    assert!(
+        email["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("SMTP server")),
+        "{email}"
+    );
+}
+
+#[test]
+fn check_fails_naming_email_and_the_password_when_credentials_are_wrong() {
+    let maildir = tempfile::tempdir().expect("maildir");
+    let auth = format!("allerta:{PASSWORD}");
+    let server = smtp_server(maildir.path(), &["--auth", &auth]);
+    let p = project(&email_channel(server.port, true));
+    let wrong = "not-the-Password-42";
+
+    let (code, out, err) = check(&p, wrong, false);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    let email = line(&out, "email");
+    assert!(email.starts_with("FAIL"), "{email}");
+    assert!(
+        email.contains("authentication as allerta rejected"),
+        "{email}"
+    );
+    assert!(email.contains("535"), "{email}");
+    assert!(
+        email.contains("fix: check channels.email.username and the password"),
+        "{email}"
+    );
+    for secret in [wrong, PASSWORD] {
+        assert!(
+            !out.contains(secret) && !err.contains(secret),
+            "secret printed"
+        );
+    }
+}
+
+#[test]
+fn check_fails_when_the_server_demands_a_login_that_is_not_configured() {
+    let maildir = tempfile::tempdir().expect("maildir");
+    let auth = format!("allerta:{PASSWORD}");
+    let server = smtp_server(maildir.path(), &["--auth", &auth]);
+    let p = project(&email_channel(server.port, false));
+
+    let (code, out, _) = check(&p, PASSWORD, false);
+    assert_eq!(code, 1, "{out}");
+    let email = line(&out, "email");
+    assert!(email.contains("requires authentication"), "{email}");
+    assert!(
+        email.contains("fix: set channels.email.username"),
+        "{email}"
+    );
+}
+
+#[test]
+fn check_fails_when_starttls_offers_an_untrusted_certificate() {
+    let certs = tempfile::tempdir().expect("certs");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/make_cert.sh");
+    let status = Command::new("bash")
+        .arg(script)
+        .arg(certs.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run make_cert.sh");
+    assert!(status.success());
+    let maildir = tempfile::tempdir().expect("maildir");
+    let cert = certs.path().join("cert.pem");
+    let key = certs.path().join("key.pem");
+    let server = smtp_server(
+        maildir.path(),
+        &[
+            "--tls-cert",
+            cert.to_str().expect("utf-8 path"),
+            "--tls-key",
+            key.to_str().expect("utf-8 path"),
+        ],
+    );
+    let p = project(&email_channel(server.port, false));
+
+    let (code, out, _) = check(&p, PASSWORD, false);
+    assert_eq!(code, 1, "{out}");
+    let email = line(&out, "email");
+    assert!(email.contains("STARTTLS failed"), "{email}");
+    assert!(
+        email.contains("fix: the server's certificate must be valid"),
+        "{email}"
+    );
+}
+
+#[test]
+fn transports_without_a_probe_fail_clearly_instead_of_passing() {
+    let p = project(
+        r#"[channels.sms]
+transport = "kannel"
+url = "http://127.0.0.1:9/cgi-bin/sendsms"
+username = "allerta"
+password = "x"
+"#,
+    );
+    let (code, out, _) = check(&p, PASSWORD, false);
+    assert_eq!(code, 1, "{out}");
+    let sms = line(&out, "sms");
+    assert!(sms.starts_with("FAIL"), "{sms}");
+    assert!(
+        sms.contains("probe for kannel not available in this build"),
+        "{sms}"
+    );
+}
+
+#[test]
+fn an_invalid_config_fails_the_config_item_with_exit_2_and_still_prints_json() {
+    let p = project(
+        "[channels.email]\ntransport = \"outbox\"\nfrom = \"a <a@b.it>\"\nmax_conections = 3\n",
+    );
+    let (code, out, _) = check(&p, PASSWORD, true);
+    assert_eq!(code, 2, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(doc["ready"], false);
+    let config = json_item(&doc, "config");
+    assert_eq!(config["ok"], false);
+    assert!(
+        config["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("max_conections")),
+        "{config}"
+    );
+}
+
+#[test]
+fn bad_contacts_and_no_templates_fail_their_items_with_exit_2() {
+    let p = Project::new("[channels.sms]\ntransport = \"outbox\"\n");
+    p.contacts(
+        "cittadini.csv",
+        &["c1,Rossi,not-a-phone,,,centro,,it,".to_owned()],
+    );
+    let (code, out, _) = check(&p, PASSWORD, false);
+    assert_eq!(code, 2, "{out}");
+    let contacts = line(&out, "contacts");
+    assert!(
+        contacts.starts_with("FAIL") && contacts.contains("cittadini.csv"),
+        "{contacts}"
+    );
+    assert!(
+        contacts.contains("fix: run `allerta contacts check`"),
+        "{contacts}"
+    );
+    assert!(line(&out, "templates").starts_with("ok"), "{out}");
+
+    let empty = tempfile::tempdir().expect("empty templates dir");
+    let config = std::fs::read_to_string(p.path("allerta.toml")).expect("config");
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    p.write(
+        "allerta.toml",
+        &config.replace(
+            &templates.display().to_string(),
+            &empty.path().display().to_string(),
+        ),
+    );
+    let (code, out, _) = check(&p, PASSWORD, false);
+    assert_eq!(code, 2, "{out}");
+    assert!(line(&out, "templates").contains("no templates in"), "{out}");
+}
+
+#[test]
+fn an_unwritable_database_fails_the_database_item() {
+    let p = project("[channels.sms]\ntransport = \"outbox\"\n");
+    // A regular file where the database's directory should be: even root
+    // cannot create the database there.
+    p.write("blocked", "not a directory");
+    let config = std::fs::read_to_string(p.path("allerta.toml")).expect("config");
+    p.write(
+        "allerta.toml",
+        &config.replace(
+            "database = \"allerta.db\"",
+            "database = \"blocked/allerta.db\"",
+        ),
+    );
+    let (code, out, _) = check(&p, PASSWORD, false);
+    assert_eq!(code, 1, "{out}");
+    let db = line(&out, "database");
+    assert!(
+        db.starts_with("FAIL") && db.contains("blocked/allerta.db"),
+        "{db}"
+    );
+    assert!(db.contains("fix: make"), "{db}");
+}
+
+#[test]
+fn json_logs_for_daemons_are_structured_and_carry_no_secret() {
+    let maildir = tempfile::tempdir().expect("maildir");
+    let auth = format!("allerta:{PASSWORD}");
+    let server = smtp_server(maildir.path(), &["--auth", &auth]);
+    let p = project(&email_channel(server.port, true));
+    // As under systemd: INVOCATION_ID set, stderr not a terminal.
+    let out = p
+        .cmd()
+        .env(PASSWORD_ENV, PASSWORD)
+        .env("ALLERTA_LOG", "trace")
+        .env("INVOCATION_ID", "0123456789abcdef")
+        .env_remove("ALLERTA_LOG_FORMAT")
+        .arg("check")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "no logs at trace level");
+    for l in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"));
+        assert!(
+            v.get("level").is_some() && v.get("timestamp").is_some(),
+            "{l}"
+        );
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("\"item\":\"email\"")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(PASSWORD), "password in the logs");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(PASSWORD));
+
+    // On a terminal-less run without systemd, logs stay human lines.
+    let out = p
+        .cmd()
+        .env(PASSWORD_ENV, PASSWORD)
+        .env("ALLERTA_LOG", "debug")
+        .env_remove("INVOCATION_ID")
+        .env_remove("ALLERTA_LOG_FORMAT")
+        .arg("check")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.lines().any(|l| l.contains("DEBUG")), "{stderr}");
+    assert!(!stderr.trim_start().starts_with('{'), "{stderr}");
+}
