@@ -37,7 +37,8 @@ pub fn run(command: &GenerateCommand) -> Result<(), Error> {
     let mut cmd = super::Cli::command();
     match command {
         GenerateCommand::Man(_) => {
-            cmd.build();
+            // No pages for clap's implicit `help` subcommands.
+            cmd = without_help_subcommands(cmd);
             clap_mangen::generate_to(cmd, dir).map_err(io)?;
         }
         GenerateCommand::Completions { shell, .. } => {
@@ -45,4 +46,9 @@ pub fn run(command: &GenerateCommand) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+fn without_help_subcommands(cmd: clap::Command) -> clap::Command {
+    cmd.disable_help_subcommand(true)
+        .mut_subcommands(without_help_subcommands)
 }
