@@ -211,7 +211,8 @@ fn the_unpacked_package_passes_check_and_runs_a_drill_on_the_outbox() {
     let config = shipped
         .replace("\"/var/lib/allerta", &format!("\"{r}/var/lib/allerta"))
         .replace("\"/usr/share/allerta", &format!("\"{r}/usr/share/allerta"))
-        .replace("\"/etc/allerta", &format!("\"{r}/etc/allerta"));
+        .replace("\"/etc/allerta", &format!("\"{r}/etc/allerta"))
+        .replace("\"/var/www/allerta", &format!("\"{r}/var/www/allerta"));
     assert_ne!(
         config, shipped,
         "the shipped config uses the packaged paths"
