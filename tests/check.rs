@@ -372,3 +372,56 @@ fn json_logs_for_daemons_are_structured_and_carry_no_secret() {
     assert!(stderr.lines().any(|l| l.contains("DEBUG")), "{stderr}");
     assert!(!stderr.trim_start().starts_with('{'), "{stderr}");
 }
+
+/// A minimal HTTP server answering 200 on /healthz (what `allerta serve`
+/// answers), 404 elsewhere.
+fn health_server() -> common::Server {
+    let script = r#"
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        code = 200 if self.path == "/healthz" else 404
+        self.send_response(code)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print("READY", s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+    let mut c = Command::new("/usr/bin/python3");
+    c.args(["-c", script]);
+    common::start_server(c)
+}
+
+fn serve_section(port: u16) -> String {
+    format!(
+        "[channels.sms]\ntransport = \"outbox\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\ndlr_token = \"t0ken\"\n"
+    )
+}
+
+#[test]
+fn check_probes_serve_health_and_fails_naming_serve_when_it_is_down() {
+    let server = health_server();
+    let p = project(&serve_section(server.port));
+    let (code, out, _) = check(&p, PASSWORD, false);
+    assert_eq!(code, 0, "{out}");
+    let serve = line(&out, "serve");
+    assert!(
+        serve.starts_with("ok") && serve.contains("/healthz"),
+        "{serve}"
+    );
+
+    drop(server);
+    let (code, out, _) = check(&p, PASSWORD, false);
+    assert_eq!(code, 1, "{out}");
+    let serve = line(&out, "serve");
+    assert!(
+        serve.starts_with("FAIL") && serve.contains("not reachable"),
+        "{serve}"
+    );
+    assert!(serve.contains("fix: start allerta serve"), "{serve}");
+    assert!(!out.contains("t0ken"), "DLR token printed");
+}

@@ -9,6 +9,7 @@
 //! and one file.
 
 pub mod probe;
+mod serve;
 mod smtp;
 
 use std::path::Path;
@@ -109,8 +110,9 @@ pub fn outbox_dir(dir: &Path, channels: &[String]) -> Item {
 }
 
 /// Every check that needs a valid config, except templates and contacts
-/// (which the CLI reports with its own renderers): database, outbox, and
-/// one probe per enabled channel.
+/// (which the CLI reports with its own renderers): database, outbox, one
+/// probe per enabled channel, and `allerta serve` when delivery reports or
+/// `[serve]` need it.
 pub async fn services(config: &Config) -> Vec<Item> {
     let mut items = vec![database(config)];
     let outbox = probe::outbox_channels(config);
@@ -120,6 +122,11 @@ pub async fn services(config: &Config) -> Vec<Item> {
     }
     for channel in config.channels.configured() {
         items.push(probe::channel(config, channel).await);
+    }
+    match serve::health_url(config) {
+        Some(Ok(url)) => items.push(serve::probe(&url).await),
+        Some(Err(e)) => items.push(Item::fail("serve", e, "correct channels.sms.dlr_url")),
+        None => {}
     }
     items
 }

@@ -1,0 +1,71 @@
+//! Readiness of `allerta serve`: the SMS gateway posts delivery reports to
+//! `channels.sms.dlr_url`, so `serve` must answer there. The probe asks for
+//! `/healthz` at the origin of `dlr_url` (or at `serve.listen` when no
+//! `dlr_url` is set) and expects a 2xx.
+
+use std::time::Duration;
+
+use super::Item;
+use crate::config::{Config, SmsTransport};
+
+const ITEM: &str = "serve";
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The `/healthz` URL to probe, or `None` when nothing needs `serve`.
+pub fn health_url(config: &Config) -> Option<Result<String, String>> {
+    // Only a live SMS transport gets delivery reports; the outbox none.
+    let dlr = config
+        .channels
+        .sms
+        .as_ref()
+        .filter(|s| s.transport != SmsTransport::Outbox)
+        .and_then(|s| s.dlr_url.as_deref());
+    match (dlr, config.serve.as_ref()) {
+        (Some(dlr), _) => Some(
+            reqwest::Url::parse(dlr)
+                .map_err(|e| format!("channels.sms.dlr_url `{dlr}` is not a URL ({e})"))
+                .and_then(|u| u.join("/healthz").map_err(|e| e.to_string()))
+                .map(String::from),
+        ),
+        (None, Some(serve)) => {
+            let listen = serve
+                .listen
+                .replace("0.0.0.0", "127.0.0.1")
+                .replace("[::]", "[::1]");
+            Some(Ok(format!("http://{listen}/healthz")))
+        }
+        (None, None) => None,
+    }
+}
+
+pub async fn probe(url: &str) -> Item {
+    let fix = "start allerta serve (`systemctl enable --now allerta-serve.service`) or correct channels.sms.dlr_url / serve.listen";
+    let client = match reqwest::Client::builder().timeout(TIMEOUT).build() {
+        Ok(c) => c,
+        Err(e) => return Item::fail(ITEM, format!("HTTP client: {e}"), fix),
+    };
+    match client.get(url).send().await {
+        Ok(r) if r.status().is_success() => Item::ok(ITEM, format!("{url}: {}", r.status())),
+        Ok(r) => Item::fail(
+            ITEM,
+            format!("{url}: answered {} instead of 2xx", r.status()),
+            "make channels.sms.dlr_url point at allerta serve (another service answers there)",
+        ),
+        Err(e) => Item::fail(
+            ITEM,
+            format!("{url}: not reachable: {}", error_chain(&e)),
+            fix,
+        ),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
