@@ -25,6 +25,7 @@ pub struct RetryArgs {
 
 pub async fn resume(ctx: &Ctx, args: ResumeArgs) -> Result<(), Error> {
     let ledger = Ledger::open(&ctx.config.general.database)?;
+    let explicit = args.alert_id.is_some();
     let ids = match args.alert_id {
         Some(id) => vec![ledger.alert(Some(&id))?.id],
         None => ledger.unfinished_alerts()?,
@@ -40,7 +41,23 @@ pub async fn resume(ctx: &Ctx, args: ResumeArgs) -> Result<(), Error> {
     let mut ledger = ledger;
     let mut worst: Option<Error> = None;
     let mut docs = Vec::new();
+    let owner = crate::ledger::lease_owner();
     for id in &ids {
+        // Take the alert's lease before touching its `sending` deliveries:
+        // while a live `send` holds it (allerta-resume.timer fires every few
+        // minutes during long sends) those deliveries are in flight, not lost.
+        if let Some(holder) =
+            ledger.acquire_lease(id, &owner, std::time::Duration::from_secs(60))?
+        {
+            let message = format!("alert {id} is being sent right now by {holder}; left to it");
+            if explicit {
+                return Err(Error::Runtime(message));
+            }
+            if !ctx.json {
+                eprintln!("{message}");
+            }
+            continue;
+        }
         let reset = ledger.reset_sending(id)?;
         ledger.audit(
             &ctx.actor,
