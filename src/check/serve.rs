@@ -53,19 +53,20 @@ pub async fn probe(url: &str) -> Item {
         ),
         Err(e) => Item::fail(
             ITEM,
-            format!("{url}: not reachable: {}", error_chain(&e)),
+            format!("{url}: not reachable: {}", root_cause(&e)),
             fix,
         ),
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
+/// The innermost cause ("Connection refused (os error 111)"): reqwest's
+/// outer layers only repeat the URL.
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut last = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        last = s.to_string();
         source = s.source();
     }
-    text
+    last
 }
