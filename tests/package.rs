@@ -265,3 +265,44 @@ fn the_shipped_config_is_valid() {
     assert_eq!(config["item"], "config");
     assert_eq!(config["ok"], true, "{config}");
 }
+
+/// The maintainer scripts run for real (as root, in a private mount
+/// namespace with a copy of /etc and an empty /var, so the host is never
+/// touched): a system user, its directories and the empty credential files
+/// with the modes the units and the install guide rely on; idempotent;
+/// purge removes the credentials and keeps the ledger.
+#[test]
+fn maintainer_scripts_create_user_directories_and_credentials_with_the_right_modes() {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+        eprintln!("note: not root, skipping the maintainer-script run");
+        return;
+    }
+    let work = tempfile::tempdir().expect("work dir");
+    let out = run(Command::new("unshare")
+        .args(["-m", "--propagation", "private"])
+        .arg(repo().join("packaging/test-maintainer-scripts.sh"))
+        .arg(work.path()));
+    let lines: Vec<&str> = out.lines().collect();
+    for expected in [
+        "user allerta:/var/lib/allerta:/usr/sbin/nologin",
+        "system-uid 1",
+        "allerta:allerta 770 /var/lib/allerta",
+        "allerta:allerta 755 /var/www/allerta",
+        "root:allerta 755 /etc/allerta/contacts",
+        "root:allerta 750 /etc/allerta/credentials",
+        "root:allerta 640 /etc/allerta/credentials/dlr-token",
+        "root:allerta 640 /etc/allerta/credentials/sms-password",
+        "root:allerta 640 /etc/allerta/credentials/smtp-password",
+        "root:allerta 640 /etc/allerta/credentials/telegram-token",
+        "after-remove 4 credentials",
+        "after-purge credentials gone",
+        "after-purge ledger kept",
+    ] {
+        assert!(lines.contains(&expected), "missing `{expected}` in:\n{out}");
+    }
+}
