@@ -247,3 +247,276 @@ fn services_run_as_the_allerta_user_with_state_dir_journal_and_credentials() {
         "resume timer repeats every few minutes"
     );
 }
+
+// ---- the seccomp filter against the syscalls allerta really makes --------
+
+/// Group name → members (syscalls and `@group` references), from
+/// `systemd-analyze syscall-filter`.
+fn syscall_groups() -> std::collections::HashMap<String, Vec<String>> {
+    let out = Command::new("systemd-analyze")
+        .arg("syscall-filter")
+        .output()
+        .expect("run systemd-analyze syscall-filter");
+    let mut groups = std::collections::HashMap::new();
+    let mut current: Option<String> = None;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some(name) = line.strip_prefix('@') {
+            current = Some(format!("@{}", name.trim()));
+            groups.insert(format!("@{}", name.trim()), Vec::new());
+        } else if let Some(group) = &current {
+            let item = line.trim();
+            if !item.is_empty() && !item.starts_with('#') {
+                groups.get_mut(group).expect("group").push(item.to_owned());
+            }
+        }
+    }
+    groups
+}
+
+fn expand(
+    groups: &std::collections::HashMap<String, Vec<String>>,
+    name: &str,
+    into: &mut std::collections::BTreeSet<String>,
+) {
+    match groups.get(name) {
+        Some(members) => {
+            for m in members {
+                expand(groups, m, into);
+            }
+        }
+        None => {
+            into.insert(name.to_owned());
+        }
+    }
+}
+
+/// The syscalls a unit's SystemCallFilter= lines allow (allow-list, then
+/// `~` lines remove).
+fn allowed_syscalls(unit: &str) -> std::collections::BTreeSet<String> {
+    let groups = syscall_groups();
+    let mut allowed = std::collections::BTreeSet::new();
+    let mut denied = std::collections::BTreeSet::new();
+    for line in directives(unit, "SystemCallFilter") {
+        let (deny, list) = match line.strip_prefix('~') {
+            Some(rest) => (true, rest),
+            None => (false, line),
+        };
+        for item in list.split_whitespace() {
+            expand(&groups, item, if deny { &mut denied } else { &mut allowed });
+        }
+    }
+    allowed.retain(|s| !denied.contains(s));
+    allowed
+}
+
+/// Syscall names and socket families seen in an `strace -f` log.
+fn traced(
+    log: &str,
+) -> (
+    std::collections::BTreeSet<String>,
+    std::collections::BTreeSet<String>,
+) {
+    let mut calls = std::collections::BTreeSet::new();
+    let mut families = std::collections::BTreeSet::new();
+    for line in log.lines() {
+        let rest = line.split_once(' ').map_or(line, |(_, r)| r).trim_start();
+        if rest.starts_with("<...") || rest.starts_with("---") || rest.starts_with("+++") {
+            continue;
+        }
+        let Some((name, args)) = rest.split_once('(') else {
+            continue;
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        calls.insert(name.to_owned());
+        if name == "socket"
+            && let Some(family) = args.split(',').next()
+        {
+            families.insert(family.trim().to_owned());
+        }
+    }
+    (calls, families)
+}
+
+/// Runs the real binary under strace for the work the units do (check with
+/// an SMTP login, a drill, resume) and checks that every syscall it made is
+/// allowed by the units' SystemCallFilter= and every socket family by
+/// RestrictAddressFamilies= — a blocked syscall kills the service (SIGSYS).
+#[test]
+fn the_units_seccomp_filter_allows_every_syscall_allerta_makes() {
+    if !have_systemd_analyze() {
+        return;
+    }
+    let have_strace = Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_strace {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "strace is missing (.ci/run installs it)"
+        );
+        eprintln!("note: strace not found, skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let maildir = dir.path().join("mail");
+    let server = {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/smtp_server.py");
+        let mut c = Command::new("/usr/bin/python3");
+        c.arg(script)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--auth",
+                "allerta:pw",
+                "--maildir",
+            ])
+            .arg(&maildir)
+            .stdout(std::process::Stdio::piped());
+        let mut child = c.spawn().expect("start smtp server");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("READY line");
+        let port: u16 = line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        (child, port)
+    };
+    let (mut smtp, port) = server;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(dir.path().join("contacts")).expect("contacts");
+    std::fs::copy(
+        repo.join("contacts/personale.csv"),
+        dir.path().join("contacts/personale.csv"),
+    )
+    .expect("copy contacts");
+    let config = format!(
+        r#"[general]
+database = "allerta.db"
+templates_dir = "{templates}"
+sender = "Comune di Prova"
+sender_id = "pc@comune.example.it"
+[zones.centro]
+name = "Centro"
+[zones.fibbiana]
+name = "Fibbiana"
+[zones.sammontana]
+name = "Sammontana"
+[zones.turbone]
+name = "Turbone"
+[zones.ambrogiana]
+name = "Ambrogiana"
+[zones.camaioni]
+name = "Camaioni"
+[drill]
+audience = ["group:esercitazione"]
+[channels.sms]
+transport = "outbox"
+[channels.email]
+transport = "smtp"
+url = "smtp://127.0.0.1:{port}"
+from = "PC <pc@comune.example.it>"
+username = "allerta"
+password_file = "$CREDENTIALS_DIRECTORY/smtp-password"
+"#,
+        templates = repo.join("templates").display()
+    );
+    std::fs::write(dir.path().join("allerta.toml"), config).expect("config");
+    let creds = dir.path().join("credentials");
+    std::fs::create_dir_all(&creds).expect("credentials");
+    std::fs::write(creds.join("smtp-password"), "pw\n").expect("credential");
+
+    // Run as an unprivileged user like the units (User=allerta): as root,
+    // SQLite would also fchown() its WAL files, which a service never does.
+    let as_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if as_root {
+        use std::os::unix::fs::PermissionsExt;
+        for d in [dir.path(), creds.as_path(), &dir.path().join("contacts")] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        }
+    }
+    let mut log = String::new();
+    for (i, args) in [
+        vec!["check"],
+        vec!["send", "esercitazione", "--drill", "--channel", "sms"],
+        vec!["resume"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let trace = dir.path().join(format!("trace-{i}"));
+        let mut cmd = if as_root {
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                "strace",
+            ]);
+            c
+        } else {
+            Command::new("strace")
+        };
+        let out = cmd
+            .args(["-f", "-qq", "-o"])
+            .arg(&trace)
+            .arg(env!("CARGO_BIN_EXE_allerta"))
+            .arg("--config")
+            .arg(dir.path().join("allerta.toml"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("CREDENTIALS_DIRECTORY", &creds)
+            .env("ALLERTA_LOG_FORMAT", "json")
+            .env("ALLERTA_LOG", "info")
+            .env_remove("ALLERTA_CONFIG")
+            .output()
+            .expect("run strace");
+        assert!(
+            out.status.success(),
+            "allerta {args:?} under strace failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        log.push_str(&std::fs::read_to_string(&trace).expect("trace"));
+    }
+    let _ = smtp.kill();
+    let _ = smtp.wait();
+
+    let (calls, families) = traced(&log);
+    assert!(
+        calls.contains("connect") && calls.contains("openat"),
+        "trace parsed: {calls:?}"
+    );
+    // execve is strace starting the binary; systemd does it before seccomp.
+    for service in ["allerta-resume.service", "allerta-check.service"] {
+        let unit = unit_text(service);
+        let allowed = allowed_syscalls(&unit);
+        let blocked: Vec<&String> = calls.iter().filter(|c| !allowed.contains(*c)).collect();
+        assert!(
+            blocked.is_empty(),
+            "{service} would kill allerta on: {blocked:?}"
+        );
+        let allowed_families: Vec<&str> = directives(&unit, "RestrictAddressFamilies")
+            .iter()
+            .flat_map(|l| l.split_whitespace())
+            .collect();
+        for family in &families {
+            assert!(
+                allowed_families.contains(&family.as_str()),
+                "{service}: socket family {family} not in RestrictAddressFamilies"
+            );
+        }
+    }
+}
