@@ -65,8 +65,13 @@ enum Command {
     #[command(subcommand)]
     Contacts(ContactsCommand),
     /// Readiness: config, templates, contacts, database and every enabled
-    /// channel reachable with its credentials (nothing is sent); exit 0 only
-    /// when all is ready
+    /// channel reachable with its credentials (nothing is sent)
+    ///
+    /// One line per item (with --json, one document: {"ready", "items"});
+    /// each failure says what to fix. Exit 0 only when everything is ready;
+    /// 2 when the configuration, a template or a contact file needs fixing;
+    /// 1 when the database, the outbox directory or a channel's service or
+    /// credentials do.
     Check,
     /// Generate man pages or shell completions (for packagers)
     #[command(subcommand, hide = true)]
