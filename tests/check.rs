@@ -425,3 +425,46 @@ fn check_probes_serve_health_and_fails_naming_serve_when_it_is_down() {
     assert!(serve.contains("fix: start allerta serve"), "{serve}");
     assert!(!out.contains("t0ken"), "DLR token printed");
 }
+
+#[test]
+fn check_as_root_refuses_to_create_the_database_in_the_allerta_users_directory() {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|u| u.split_whitespace().nth(1).map(|x| x == "0"))
+        })
+        .unwrap_or(false);
+    if !root {
+        eprintln!("note: not root, nothing to check");
+        return;
+    }
+    let p = project("[channels.sms]\ntransport = \"outbox\"\n");
+    // Like /var/lib/allerta: owned by the service user (here: nobody).
+    let state = p.path("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    let chown = Command::new("chown")
+        .arg("nobody")
+        .arg(&state)
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+    let config = std::fs::read_to_string(p.path("allerta.toml")).expect("config");
+    p.write(
+        "allerta.toml",
+        &config.replace(
+            "database = \"allerta.db\"",
+            "database = \"state/allerta.db\"",
+        ),
+    );
+    let (code, out, _) = check(&p, PASSWORD, false);
+    assert_eq!(code, 1, "{out}");
+    let db = line(&out, "database");
+    assert!(db.contains("would be created owned by root"), "{db}");
+    assert!(db.contains("fix: run allerta as the owner"), "{db}");
+    assert!(
+        !state.join("allerta.db").exists(),
+        "check created a root-owned database"
+    );
+}

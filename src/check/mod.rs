@@ -66,6 +66,15 @@ pub fn database(config: &Config) -> Item {
         "make {} and its directory writable by the user that runs allerta (on a Debian install: the allerta user, e.g. `sudo -u allerta allerta check`)",
         shown
     );
+    if let Some(owner) = root_would_create_for(path) {
+        return Item::fail(
+            "database",
+            format!(
+                "{shown} does not exist yet and this runs as root: it would be created owned by root, and the services (user id {owner}) could not write it"
+            ),
+            "run allerta as the owner of its directory, e.g. `sudo -u allerta allerta check`",
+        );
+    }
     let ledger = match Ledger::open(path) {
         Ok(l) => l,
         Err(e) => return Item::fail("database", format!("{shown}: {e}"), fix_perm),
@@ -84,6 +93,26 @@ pub fn database(config: &Config) -> Item {
         "database",
         format!("{shown}: writable, schema version {version}, journal {mode}"),
     )
+}
+
+/// When running as root and the database is still to be created in a
+/// directory owned by another user (the allerta user on a Debian install):
+/// that user's id. SQLite keeps the owner of existing files, so only
+/// creation is a problem.
+fn root_would_create_for(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    if path.exists() || effective_uid()? != 0 {
+        return None;
+    }
+    let owner = std::fs::metadata(path.parent()?).ok()?.uid();
+    (owner != 0).then_some(owner)
+}
+
+/// The effective user id, from /proc (Linux; `None` elsewhere).
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uids = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    uids.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The outbox directory exists (or can be created) and takes a file.
