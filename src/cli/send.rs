@@ -76,7 +76,9 @@ pub struct Prepared {
 
 /// Per-channel recipient counts from the contact scan.
 pub struct Scan {
+    /// Distinct addresses per channel, as the plan will count them.
     pub per_channel: BTreeMap<ChannelId, u64>,
+    seen: std::collections::HashSet<(ChannelId, u64)>,
     pub problems: Vec<contacts::RowError>,
 }
 
@@ -335,13 +337,18 @@ pub fn limit_problems(config: &Config, rendered: &Rendered) -> Vec<String> {
 fn scan_contacts(config: &Config, p: &Prepared, skip_invalid: bool) -> Result<Scan, Error> {
     let mut scan = Scan {
         per_channel: BTreeMap::new(),
+        seen: std::collections::HashSet::new(),
         problems: Vec::new(),
     };
     contacts::scan::<()>(config, |row| {
         match row {
             Ok(c) if p.audience.matches(&c.zones, &c.groups) => {
                 for ch in &p.channels {
-                    if c.address(*ch).is_some() {
+                    // A 64-bit hash per address keeps this exact and small
+                    // (8 bytes a recipient) however long the lists are.
+                    if let Some(address) = c.address(*ch)
+                        && scan.seen.insert((*ch, hash(address)))
+                    {
                         *scan.per_channel.entry(*ch).or_default() += 1;
                     }
                 }
@@ -372,6 +379,11 @@ fn scan_contacts(config: &Config, p: &Prepared, skip_invalid: bool) -> Result<Sc
         )));
     }
     Ok(scan)
+}
+
+fn hash(s: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(s)
 }
 
 fn count_subscribers(config: &Config, p: &Prepared) -> Result<u64, Error> {
