@@ -567,7 +567,7 @@ fn audience_lines(p: &Prepared, scan: &Scan, subscribers: u64) -> Vec<String> {
             }
             ChannelId::Email => {}
         }
-        lines.push(format!("  {ch:<9} {n} recipient(s){extra}"));
+        lines.push(format!("  {:<9} {n} recipient(s){extra}", ch.as_str()));
     }
     lines
 }
@@ -662,7 +662,7 @@ fn confirm(ctx: &Ctx, p: &Prepared, scan: &Scan, subscribers: u64) -> Result<(),
         let a = gsm::analyze(&sms.text);
         let _ = writeln!(
             err,
-            "SMS ({} , {} segment(s)): {}",
+            "SMS ({}, {} segment(s)): {}",
             a.encoding.as_str(),
             a.segments,
             sms.text
