@@ -134,14 +134,17 @@ pub async fn run(ctx: &Ctx, args: SendArgs) -> Result<(), Error> {
         }
     }
 
-    let scan = scan_contacts(config, &prepared, args.skip_invalid)?;
-    let subscriber_count = count_subscribers(config, &prepared)?;
-
-    if args.dry_run {
-        print_dry_run(ctx, &prepared, &scan, subscriber_count, &transports);
-        return Ok(());
-    }
-    if status == CapStatus::Actual && !args.yes {
+    // Counting the audience takes a pass over the contacts; only a dry run
+    // and the confirmation need it. Otherwise the plan's own pass validates
+    // every row and rolls back on the first problem list, so invalid
+    // contacts still stop the send before anything leaves.
+    if args.dry_run || (status == CapStatus::Actual && !args.yes) {
+        let scan = scan_contacts(config, &prepared, args.skip_invalid)?;
+        let subscriber_count = count_subscribers(config, &prepared)?;
+        if args.dry_run {
+            print_dry_run(ctx, &prepared, &scan, subscriber_count, &transports);
+            return Ok(());
+        }
         confirm(ctx, &prepared, &scan, subscriber_count)?;
     }
 
@@ -360,23 +363,7 @@ fn scan_contacts(config: &Config, p: &Prepared, skip_invalid: bool) -> Result<Sc
     })
     .ok();
     if !scan.problems.is_empty() && !skip_invalid {
-        let shown: Vec<String> = scan
-            .problems
-            .iter()
-            .take(50)
-            .map(ToString::to_string)
-            .collect();
-        let more = scan.problems.len().saturating_sub(shown.len());
-        return Err(Error::Input(format!(
-            "contact files have {} problem(s); nothing was sent (fix them, or pass --skip-invalid to leave those rows out):\n  {}{}",
-            scan.problems.len(),
-            shown.join("\n  "),
-            if more > 0 {
-                format!("\n  … and {more} more (allerta contacts check lists all)")
-            } else {
-                String::new()
-            }
-        )));
+        return Err(contact_problems(&scan.problems));
     }
     Ok(scan)
 }
@@ -437,7 +424,22 @@ fn for_each_subscriber(
     Ok(())
 }
 
-/// Second pass, inside the plan's transaction: one delivery per
+fn contact_problems(problems: &[contacts::RowError]) -> Error {
+    let shown: Vec<String> = problems.iter().take(50).map(ToString::to_string).collect();
+    let more = problems.len().saturating_sub(shown.len());
+    Error::Input(format!(
+        "contact files have {} problem(s); nothing was sent (fix them, or pass --skip-invalid to leave those rows out):\n  {}{}",
+        problems.len(),
+        shown.join("\n  "),
+        if more > 0 {
+            format!("\n  … and {more} more (allerta contacts check lists all)")
+        } else {
+            String::new()
+        }
+    ))
+}
+
+/// The plan's pass, inside its transaction: one delivery per
 /// (channel, address).
 fn fill_plan(
     config: &Config,
@@ -447,6 +449,7 @@ fn fill_plan(
 ) -> Result<(), Error> {
     let default_lang = &config.general.default_language;
     let mut failure: Option<Error> = None;
+    let mut problems = Vec::new();
     contacts::scan::<()>(config, |row| {
         match row {
             Ok(c) if p.audience.matches(&c.zones, &c.groups) => {
@@ -462,18 +465,17 @@ fn fill_plan(
             }
             Ok(_) => {}
             Err(e) if skip_invalid => planner.skipped_rows.push(e.to_string()),
-            Err(e) => {
-                failure = Some(Error::Input(format!(
-                    "contact files changed while sending: {e}"
-                )));
-                return Err(());
-            }
+            Err(e) => problems.push(e),
         }
         Ok(())
     })
     .ok();
     if let Some(e) = failure {
         return Err(e);
+    }
+    if !problems.is_empty() {
+        // Returning an error rolls the whole plan back: nothing is sent.
+        return Err(contact_problems(&problems));
     }
     if p.channels.contains(&ChannelId::Telegram) {
         // Subscribers live in this database; read them through the plan's
