@@ -60,6 +60,13 @@ pub struct SendArgs {
     skip_invalid: bool,
 }
 
+impl SendArgs {
+    /// `--dry-run` writes nothing, not even the expiry sweep of the web files.
+    pub(super) fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+}
+
 /// A send request after every input was checked.
 pub struct Prepared {
     pub template: Template,
@@ -501,7 +508,7 @@ fn fill_plan(
     Ok(())
 }
 
-fn new_alert(ctx: &Ctx, p: &Prepared, id: &AlertId, key: Option<String>) -> NewAlert {
+pub(super) fn new_alert(ctx: &Ctx, p: &Prepared, id: &AlertId, key: Option<String>) -> NewAlert {
     NewAlert {
         id: id.to_string(),
         idem_key: key,
@@ -625,7 +632,7 @@ fn print_dry_run(
 }
 
 /// Asks on the terminal before an Actual alert; refuses without one.
-fn confirm(ctx: &Ctx, p: &Prepared, scan: &Scan, subscribers: u64) -> Result<(), Error> {
+pub(super) fn confirm(ctx: &Ctx, p: &Prepared, scan: &Scan, subscribers: u64) -> Result<(), Error> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() || !std::io::stderr().is_terminal() {
         return Err(Error::Refused(
