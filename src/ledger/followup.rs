@@ -44,9 +44,7 @@ impl Ledger {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
         })? {
             let (channel, n) = row?;
-            let channel = channel
-                .parse::<ChannelId>()
-                .map_err(LedgerError::Corrupt)?;
+            let channel = channel.parse::<ChannelId>().map_err(LedgerError::Corrupt)?;
             out.insert(channel, n as u64);
         }
         Ok(out)

@@ -149,11 +149,7 @@ pub fn html(site: &Site, alerts: &[&LiveAlert], drill: bool) -> String {
         let severity = a.rendered.meta.severity.as_str();
         let (label, background, colour) = look(severity);
         let exercise = a.status == CapStatus::Exercise;
-        let border = if exercise {
-            ";border:.3em dashed"
-        } else {
-            ""
-        };
+        let border = if exercise { ";border:.3em dashed" } else { "" };
         out.push_str(&format!(
             "<div class=\"allerta-banner allerta-sev-{}{}\" role=\"alert\" lang=\"{}\" style=\"box-sizing:border-box;width:100%;margin:0;padding:.75em 1em;background:{background};color:{colour};font-size:max(1em,16px);line-height:1.45;overflow-wrap:break-word{border}\">\n<div style=\"max-width:60em;margin:0 auto\">\n",
             severity.to_lowercase(),

@@ -154,11 +154,11 @@ impl Site {
         let public: Vec<&LiveAlert> = s.alerts.iter().filter(|a| a.on_public_banner()).collect();
         let drill: Vec<&LiveAlert> = s.alerts.iter().filter(|a| a.on_drill_banner()).collect();
         let feed: Vec<&LiveAlert> = s.alerts.iter().filter(|a| a.in_feed()).collect();
+        write_atomic(&dir.join("banner.json"), &banner::json(self, &public, now))?;
         write_atomic(
-            &dir.join("banner.json"),
-            &banner::json(self, &public, now),
+            &dir.join("banner.html"),
+            &banner::html(self, &public, false),
         )?;
-        write_atomic(&dir.join("banner.html"), &banner::html(self, &public, false))?;
         write_atomic(
             &dir.join("drill-banner.json"),
             &banner::json(self, &drill, now),
@@ -182,7 +182,9 @@ pub fn sweep(config: &Config) {
         return;
     };
     match site.refresh() {
-        Ok(true) => tracing::info!(dir = %site.output_dir.display(), "public banner files refreshed"),
+        Ok(true) => {
+            tracing::info!(dir = %site.output_dir.display(), "public banner files refreshed")
+        }
         Ok(false) => {}
         Err(e) => tracing::warn!("could not refresh the public banner files: {e}"),
     }
@@ -340,10 +342,8 @@ fn load(conn: &Connection) -> rusqlite::Result<Snapshot> {
             if sent_of.contains_key(r) {
                 continue;
             }
-            let created: Option<String> = stmt
-                .query_map([r], |row| row.get(0))?
-                .next()
-                .transpose()?;
+            let created: Option<String> =
+                stmt.query_map([r], |row| row.get(0))?.next().transpose()?;
             if let Some(t) = created.as_deref().and_then(parse_time) {
                 sent_of.insert(r.clone(), t);
             }
