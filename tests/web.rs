@@ -342,10 +342,11 @@ fn parse_atom(xml: &str) -> Vec<(String, String)> {
                     chrono::DateTime::parse_from_rfc3339(text.trim())
                         .unwrap_or_else(|e| panic!("{parent} updated `{text}`: {e}"));
                 }
-                if name == "id" && parent == "entry" {
-                    if let Some(last) = entries.last_mut() {
-                        last.0 = text.clone();
-                    }
+                if name == "id"
+                    && parent == "entry"
+                    && let Some(last) = entries.last_mut()
+                {
+                    last.0 = text.clone();
                 }
                 let required: &[&str] = match name.as_str() {
                     "feed" => &["id", "title", "updated", "author"],
@@ -485,7 +486,7 @@ fn an_expired_alert_is_hidden_by_the_widget_and_leaves_the_files_at_the_next_com
     );
     assert_eq!(
         ids(&banner(&p, "public/banner.json")),
-        [id.clone()],
+        [id.as_str()],
         "published while valid"
     );
     let _nginx = start_nginx(port, &p.path("public"));
@@ -495,7 +496,7 @@ fn an_expired_alert_is_hidden_by_the_widget_and_leaves_the_files_at_the_next_com
 
     // No command ran since it expired: the file still lists it, and the
     // widget hides it by itself.
-    assert_eq!(ids(&banner(&p, "public/banner.json")), [id.clone()]);
+    assert_eq!(ids(&banner(&p, "public/banner.json")), [id.as_str()]);
     let page = dom(&format!("{base}/example.html"));
     assert!(
         !page.contains("role=\"alert\""),
@@ -560,7 +561,7 @@ fn every_cap_message_validates_against_the_official_cap_1_2_schema() {
         let file = p.path(&format!("public/cap/{id}.xml"));
         xmllint_cap(&file);
         let xml = std::fs::read_to_string(&file).expect("cap file");
-        assert_eq!(xml_texts(&xml, "identifier"), [id.clone()]);
+        assert_eq!(xml_texts(&xml, "identifier"), [id.as_str()]);
         assert_eq!(xml_texts(&xml, "sender"), ["pc@comune.example.it"]);
         for t in xml_texts(&xml, "sent")
             .iter()
@@ -761,7 +762,7 @@ fn a_drill_never_reaches_the_public_files() {
     let drill = send(&p, &["esercitazione", "--drill"]);
     assert_eq!(
         ids(&banner(&p, "public/drill-banner.json")),
-        [drill.clone()]
+        [drill.as_str()]
     );
     let d = &banner(&p, "public/drill-banner.json")[0];
     assert_eq!(d["status"], "Exercise");
@@ -855,7 +856,7 @@ fn update_reaches_the_same_audience_on_every_channel_and_replaces_the_banner() {
     let list = banner(&p, "public/banner.json");
     assert_eq!(
         ids(&list),
-        [update.clone()],
+        [update.as_str()],
         "the update replaced the original"
     );
     assert_eq!(list[0]["msg_type"], "Update");

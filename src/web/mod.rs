@@ -107,6 +107,7 @@ impl Site {
 
     /// Writes every public file from the ledger's live alerts.
     pub fn publish(&self) -> Result<Snapshot, WebError> {
+        let _lock = self.lock()?;
         let snapshot = self.snapshot()?;
         self.write_all(&snapshot)?;
         Ok(snapshot)
@@ -116,6 +117,7 @@ impl Site {
     /// publication (an alert expired, was cancelled or replaced): one
     /// query and one small file read when nothing did.
     pub fn refresh(&self) -> Result<bool, WebError> {
+        let _lock = self.lock()?;
         let snapshot = self.snapshot()?;
         let previous = std::fs::read_to_string(self.output_dir.join(STATE_FILE)).ok();
         let complete = self.output_dir.join("banner.json").exists()
@@ -125,6 +127,26 @@ impl Site {
         }
         self.write_all(&snapshot)?;
         Ok(true)
+    }
+
+    /// Serialises publishers across processes (two alerts sent at once):
+    /// without it, an older snapshot could be renamed over a newer one.
+    /// Released when the returned file is dropped.
+    fn lock(&self) -> Result<std::fs::File, WebError> {
+        make_dir(&self.output_dir)?;
+        let path = self.output_dir.join(".lock");
+        let io = |source| WebError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(file)
     }
 
     fn snapshot(&self) -> Result<Snapshot, WebError> {
