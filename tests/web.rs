@@ -99,15 +99,24 @@ fn free_port() -> u16 {
 
 struct Nginx {
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        // SIGQUIT: graceful stop, workers included.
-        let _ = Command::new("kill")
-            .args(["-QUIT", &self.child.id().to_string()])
+        // `-s quit`: graceful stop through the pid file, workers included.
+        let d = self.dir.path();
+        let quit = Command::new("nginx")
+            .arg("-p")
+            .arg(d)
+            .arg("-c")
+            .arg(d.join("nginx.conf"))
+            .args(["-s", "quit"])
+            .stderr(Stdio::null())
             .status();
+        if !quit.is_ok_and(|s| s.success()) {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
@@ -167,7 +176,7 @@ http {{
         .stdout(Stdio::null())
         .spawn()
         .expect("start nginx (run .ci/run to install it)");
-    let nginx = Nginx { child, _dir: dir };
+    let nginx = Nginx { child, dir };
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "nginx did not start on {port}");
@@ -781,13 +790,27 @@ fn a_drill_never_reaches_the_public_files() {
             "drill in public {f}:\n{text}"
         );
     }
-    assert_eq!(ids(&banner(&p, "public/banner.json")), [real]);
+    assert_eq!(ids(&banner(&p, "public/banner.json")), [real.as_str()]);
     // The ledger agrees: the drill's banner delivery went to "drill".
     assert_eq!(
         p.sql(&format!(
             "SELECT address FROM deliveries WHERE alert_id = '{drill}' AND channel = 'banner'"
         )),
         ["drill"]
+    );
+    // Cancelling the drill: the revocation is a drill too (one prefix, not
+    // two), and the drill banner empties without touching the public one.
+    let doc = run_ok(&p, &["cancel", &drill]);
+    assert_eq!(doc["alert"]["status"], "Exercise");
+    let headline = doc["alert"]["headline"].as_str().unwrap_or_default();
+    assert_eq!(headline.matches("[ESERCITAZIONE]").count(), 1, "{headline}");
+    assert!(banner(&p, "public/drill-banner.json").is_empty());
+    assert_eq!(ids(&banner(&p, "public/banner.json")), [real.as_str()]);
+    let cancel = doc["alert"]["id"].as_str().unwrap_or_default();
+    xmllint_cap(&p.path(&format!("public/cap/{cancel}.xml")));
+    assert!(
+        !read(&p, "public/feed.atom").contains(cancel),
+        "a drill Cancel is not in the public feed"
     );
 }
 

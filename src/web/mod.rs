@@ -62,7 +62,6 @@ pub struct Site {
     pub sender_id: String,
     pub timezone: chrono_tz::Tz,
     pub default_language: String,
-    pub drill_prefix: String,
     pub zones: BTreeMap<ZoneId, Zone>,
 }
 
@@ -87,7 +86,6 @@ impl Site {
             sender_id: config.general.sender_id.clone(),
             timezone: config.general.timezone,
             default_language: config.general.default_language.clone(),
-            drill_prefix: config.drill.prefix.clone(),
             zones: config.zones.clone(),
         })
     }
@@ -490,6 +488,24 @@ mod tests {
             "Comune di Montelupo Fiorentino"
         );
         assert_eq!(comune_name("Comune di Prova"), "Comune di Prova");
+    }
+
+    #[test]
+    fn times_carry_the_local_offset_without_fraction_or_z() {
+        let site = Site {
+            database: PathBuf::new(),
+            output_dir: PathBuf::new(),
+            public_url: None,
+            sender: String::new(),
+            sender_id: String::new(),
+            timezone: chrono_tz::Europe::Rome,
+            default_language: "it".into(),
+            zones: BTreeMap::new(),
+        };
+        let winter = parse_time("2026-11-26T21:00:00.123456+00:00").expect("time");
+        assert_eq!(site.time(winter), "2026-11-26T22:00:00+01:00");
+        let summer = parse_time("2026-07-01T10:00:00Z").expect("time");
+        assert_eq!(site.time(summer), "2026-07-01T12:00:00+02:00");
     }
 
     #[test]
