@@ -14,7 +14,11 @@ pub enum FollowUp {
     /// Everyone the original was for (not those skipped: opted out,
     /// invalid, cancelled).
     Update,
-    /// Only those the original reached (`sent`, `delivered`).
+    /// Only those the original reached (`sent`, `delivered`) or is
+    /// reaching right now (`sending`: in flight in another process, or of
+    /// unknown outcome after a crash). A revocation to someone the alert
+    /// missed is harmless; a missing one leaves a citizen acting on a
+    /// cancelled alert.
     Cancel,
 }
 
@@ -22,7 +26,7 @@ impl FollowUp {
     fn states(self) -> &'static str {
         match self {
             Self::Update => "('pending', 'sending', 'sent', 'delivered', 'failed')",
-            Self::Cancel => "('sent', 'delivered')",
+            Self::Cancel => "('sending', 'sent', 'delivered')",
         }
     }
 }
