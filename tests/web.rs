@@ -707,6 +707,16 @@ fn the_feed_is_atom_and_lists_only_live_cap_messages() {
         "not most severe first: {ranks:?}"
     );
 
+    // Nothing changed: another command leaves the files alone.
+    let before = read(&p, "public/banner.json");
+    std::thread::sleep(Duration::from_millis(1100)); // `generated_at` has 1 s resolution
+    run_ok(&p, &["status"]);
+    assert_eq!(
+        read(&p, "public/banner.json"),
+        before,
+        "rewritten although nothing changed"
+    );
+
     let update = run_ok(
         &p,
         &[
