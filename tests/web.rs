@@ -849,6 +849,18 @@ fn update_reaches_the_same_audience_on_every_channel_and_replaces_the_banner() {
             "--yes",
         ],
     );
+    // A real alert: no terminal and no --yes is refused (exit 4), nothing sent.
+    let (code, _, err) = p.run(&[
+        "update",
+        &original,
+        "interruzione-acqua",
+        "--var",
+        "zona=via Roma",
+        "--var",
+        "quando=domani",
+    ]);
+    assert_eq!(code, 4, "{err}");
+    assert_eq!(p.sql("SELECT COUNT(*) FROM alerts"), ["1"]);
     let doc = run_ok(
         &p,
         &[
