@@ -15,6 +15,7 @@
 //! - [`ledger`]: SQLite: migrations, plan, claim, record, summaries, audit.
 //! - [`dispatch`]: the engine: lanes per channel, retry policy, pacing.
 //! - [`channel`]: the `Channel` trait and its transports (outbox, email…).
+//! - [`web`]: public web files: banner.json/html, widget, CAP 1.2, Atom feed.
 //! - [`error`]: the error type that knows its exit code.
 
 pub mod audience;
@@ -27,6 +28,7 @@ pub mod domain;
 pub mod error;
 pub mod ledger;
 pub mod template;
+pub mod web;
 
 pub use error::Error;
 

@@ -60,6 +60,13 @@ pub struct SendArgs {
     skip_invalid: bool,
 }
 
+impl SendArgs {
+    /// `--dry-run` writes nothing, not even the expiry sweep of the web files.
+    pub(super) fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+}
+
 /// A send request after every input was checked.
 pub struct Prepared {
     pub template: Template,
@@ -336,6 +343,16 @@ pub fn limit_problems(config: &Config, rendered: &Rendered) -> Vec<String> {
     problems
 }
 
+impl Scan {
+    pub fn from_counts(per_channel: BTreeMap<ChannelId, u64>) -> Self {
+        Self {
+            per_channel,
+            seen: std::collections::HashSet::new(),
+            problems: Vec::new(),
+        }
+    }
+}
+
 /// First pass over the contacts: validate every row, count recipients.
 fn scan_contacts(config: &Config, p: &Prepared, skip_invalid: bool) -> Result<Scan, Error> {
     let mut scan = Scan {
@@ -515,7 +532,7 @@ fn fill_plan(
     Ok(())
 }
 
-fn new_alert(ctx: &Ctx, p: &Prepared, id: &AlertId, key: Option<String>) -> NewAlert {
+pub(super) fn new_alert(ctx: &Ctx, p: &Prepared, id: &AlertId, key: Option<String>) -> NewAlert {
     NewAlert {
         id: id.to_string(),
         idem_key: key,
@@ -639,7 +656,7 @@ fn print_dry_run(
 }
 
 /// Asks on the terminal before an Actual alert; refuses without one.
-fn confirm(ctx: &Ctx, p: &Prepared, scan: &Scan, subscribers: u64) -> Result<(), Error> {
+pub(super) fn confirm(ctx: &Ctx, p: &Prepared, scan: &Scan, subscribers: u64) -> Result<(), Error> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() || !std::io::stderr().is_terminal() {
         return Err(Error::Refused(
