@@ -12,6 +12,7 @@ Prints one line: `APPRISE mode=M sent=S seconds=T msg_per_s=R` and exits 0 when
 every message was accepted. Run with the venv's python (bench/run.sh --apprise).
 """
 
+import argparse
 import sys
 import time
 
@@ -25,17 +26,12 @@ TITLE = "Allerta arancione - rischio idraulico"
 
 
 def main() -> int:
-    args = [a for a in sys.argv[1:] if not a.startswith("--mode")]
-    mode = "targets"
-    for a in sys.argv[1:]:
-        if a.startswith("--mode="):
-            mode = a.split("=", 1)[1]
-    if "--mode" in sys.argv[1:]:
-        i = sys.argv.index("--mode")
-        mode = sys.argv[i + 1]
-        args = [a for a in args if a != mode]
-    port = int(args[0])
-    n = int(args[1]) if len(args) > 1 else 1000
+    p = argparse.ArgumentParser(description="Apprise email fan-out timing")
+    p.add_argument("port", type=int)
+    p.add_argument("n", type=int, nargs="?", default=1000)
+    p.add_argument("--mode", choices=["targets", "urls"], default="targets")
+    a = p.parse_args()
+    port, n, mode = a.port, a.n, a.mode
     base = (
         f"mailto://127.0.0.1:{port}?smtp=127.0.0.1&mode=insecure"
         "&from=protezionecivile@comune.example.it&name=Protezione%20Civile"
@@ -46,14 +42,11 @@ def main() -> int:
         if not ap.add(f"{base}&to={to}"):
             print("apprise rejected the URL", file=sys.stderr)
             return 2
-    elif mode == "urls":
+    else:
         for i in range(n):
             if not ap.add(f"{base}&to=user{i}@example.org"):
                 print("apprise rejected the URL", file=sys.stderr)
                 return 2
-    else:
-        print(f"unknown mode {mode}", file=sys.stderr)
-        return 2
     start = time.monotonic()
     ok = ap.notify(body=BODY, title=TITLE)
     seconds = time.monotonic() - start

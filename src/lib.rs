@@ -16,6 +16,7 @@
 //! - [`dispatch`]: the engine: lanes per channel, retry policy, pacing.
 //! - [`channel`]: the `Channel` trait and its transports (outbox, email…).
 //! - [`check`]: readiness probes for `allerta check` (database, channels).
+//! - [`web`]: public web files: banner.json/html, widget, CAP 1.2, Atom feed.
 //! - [`error`]: the error type that knows its exit code.
 
 pub mod audience;
@@ -29,6 +30,7 @@ pub mod domain;
 pub mod error;
 pub mod ledger;
 pub mod template;
+pub mod web;
 
 pub use error::Error;
 
@@ -48,12 +50,32 @@ impl Actor {
             .or_else(|| std::env::var("USER").ok())
             .or_else(|| std::env::var("LOGNAME").ok())
             .filter(|s| !s.is_empty())
+            .or_else(os_user)
             .unwrap_or_else(|| "unknown".to_owned());
         Self {
             operator,
             host: hostname(),
         }
     }
+}
+
+/// The name of this process's real uid, from /etc/passwd (services and
+/// cron jobs often run without $USER).
+fn os_user() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[2] == uid)
+        .map(|f| f[0].to_owned())
+        .or(Some(format!("uid:{uid}")))
 }
 
 pub fn hostname() -> String {

@@ -3,6 +3,7 @@
 //! errors to `DeliveryError` right where it calls the provider; the engine
 //! never inspects provider types.
 
+pub mod banner;
 pub mod email;
 pub mod outbox;
 
@@ -164,7 +165,10 @@ pub fn build(config: &Config, channel: ChannelId) -> Result<Arc<dyn Channel>, Bu
                 .ok_or_else(|| missing(channel))?;
             match c.transport {
                 BannerTransport::Outbox => outbox(None),
-                BannerTransport::Files => not_here("files", "public web issue"),
+                BannerTransport::Files => match crate::web::Site::from_config(config) {
+                    Some(site) => Ok(Arc::new(banner::Files::new(site))),
+                    None => Err(missing(channel)),
+                },
             }
         }
     }

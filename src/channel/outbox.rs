@@ -15,24 +15,23 @@ use crate::domain::ChannelId;
 pub struct Outbox {
     channel: ChannelId,
     path: PathBuf,
-    file: Mutex<File>,
+    /// Opened at the first message, so `--dry-run` creates nothing.
+    file: Mutex<Option<File>>,
     rate: Option<f64>,
 }
 
 impl Outbox {
     pub fn open(dir: &Path, channel: ChannelId, rate: Option<f64>) -> Result<Self, BuildError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| BuildError(format!("outbox directory {}: {e}", dir.display())))?;
-        let path = dir.join(format!("{channel}.jsonl"));
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| BuildError(format!("outbox {}: {e}", path.display())))?;
+        if dir.exists() && !dir.is_dir() {
+            return Err(BuildError(format!(
+                "outbox directory {} is not a directory",
+                dir.display()
+            )));
+        }
         Ok(Self {
             channel,
-            path,
-            file: Mutex::new(file),
+            path: dir.join(format!("{channel}.jsonl")),
+            file: Mutex::new(None),
             rate,
         })
     }
@@ -91,10 +90,26 @@ impl Channel for Outbox {
         let mut bytes = self.line(message).to_string().into_bytes();
         bytes.push(b'\n');
         let result = (|| {
-            let mut file = self
+            let io_err = |e: std::io::Error| {
+                DeliveryError::transient(format!("outbox {}: {e}", self.path.display()))
+            };
+            let mut guard = self
                 .file
                 .lock()
                 .map_err(|_| DeliveryError::transient("outbox lock poisoned"))?;
+            if guard.is_none() {
+                if let Some(dir) = self.path.parent() {
+                    std::fs::create_dir_all(dir).map_err(io_err)?;
+                }
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path);
+                *guard = Some(file.map_err(io_err)?);
+            }
+            let Some(file) = guard.as_mut() else {
+                return Err(DeliveryError::transient("outbox file not open"));
+            };
             let offset = file.seek(SeekFrom::End(0)).map_err(|e| {
                 DeliveryError::transient(format!("outbox {}: {e}", self.path.display()))
             })?;

@@ -2,6 +2,7 @@
 //! subcommand that turns raw arguments into a validated request and calls
 //! into the library. Only this module prints.
 
+mod cancel;
 mod check;
 mod contacts;
 mod deliver;
@@ -12,6 +13,7 @@ mod resume;
 mod send;
 mod status;
 mod templates;
+mod update;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -58,6 +60,10 @@ enum Command {
     Retry(resume::RetryArgs),
     /// Every delivery of an alert, for the after-action report
     Export(status::ExportArgs),
+    /// Send a CAP Update of an alert to the same audience; replaces its banner
+    Update(update::UpdateArgs),
+    /// Stop an alert's undelivered messages, send the revocation, publish a CAP Cancel
+    Cancel(cancel::CancelArgs),
     /// List or check templates
     #[command(subcommand)]
     Templates(TemplatesCommand),
@@ -187,6 +193,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
         json: cli.json,
         actor: Actor::current(cli.operator.as_deref()),
     };
+    // Expired alerts leave the public web files whenever any command runs.
+    if !matches!(&cli.command, Command::Send(a) if a.is_dry_run()) {
+        crate::web::sweep(&ctx.config);
+    }
     match cli.command {
         Command::Send(args) => send::run(&ctx, args).await,
         Command::Preview(args) => preview::run(&ctx, args),
@@ -195,6 +205,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Export(args) => status::export(&ctx, args),
         Command::Resume(args) => resume::resume(&ctx, args).await,
         Command::Retry(args) => resume::retry(&ctx, args).await,
+        Command::Update(args) => update::run(&ctx, args).await,
+        Command::Cancel(args) => cancel::run(&ctx, args).await,
         Command::Templates(TemplatesCommand::List) => templates::list(&ctx),
         Command::Templates(TemplatesCommand::Check) => templates::check(&ctx),
         Command::Contacts(ContactsCommand::Check) => contacts::check(&ctx),

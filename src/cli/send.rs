@@ -60,6 +60,13 @@ pub struct SendArgs {
     skip_invalid: bool,
 }
 
+impl SendArgs {
+    /// `--dry-run` writes nothing, not even the expiry sweep of the web files.
+    pub(super) fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+}
+
 /// A send request after every input was checked.
 pub struct Prepared {
     pub template: Template,
@@ -76,7 +83,9 @@ pub struct Prepared {
 
 /// Per-channel recipient counts from the contact scan.
 pub struct Scan {
+    /// Distinct addresses per channel, as the plan will count them.
     pub per_channel: BTreeMap<ChannelId, u64>,
+    seen: std::collections::HashSet<(ChannelId, u64)>,
     pub problems: Vec<contacts::RowError>,
 }
 
@@ -132,14 +141,17 @@ pub async fn run(ctx: &Ctx, args: SendArgs) -> Result<(), Error> {
         }
     }
 
-    let scan = scan_contacts(config, &prepared, args.skip_invalid)?;
-    let subscriber_count = count_subscribers(config, &prepared)?;
-
-    if args.dry_run {
-        print_dry_run(ctx, &prepared, &scan, subscriber_count, &transports);
-        return Ok(());
-    }
-    if status == CapStatus::Actual && !args.yes {
+    // Counting the audience takes a pass over the contacts; only a dry run
+    // and the confirmation need it. Otherwise the plan's own pass validates
+    // every row and rolls back on the first problem list, so invalid
+    // contacts still stop the send before anything leaves.
+    if args.dry_run || (status == CapStatus::Actual && !args.yes) {
+        let scan = scan_contacts(config, &prepared, args.skip_invalid)?;
+        let subscriber_count = count_subscribers(config, &prepared)?;
+        if args.dry_run {
+            print_dry_run(ctx, &prepared, &scan, subscriber_count, &transports);
+            return Ok(());
+        }
         confirm(ctx, &prepared, &scan, subscriber_count)?;
     }
 
@@ -331,17 +343,32 @@ pub fn limit_problems(config: &Config, rendered: &Rendered) -> Vec<String> {
     problems
 }
 
+impl Scan {
+    pub fn from_counts(per_channel: BTreeMap<ChannelId, u64>) -> Self {
+        Self {
+            per_channel,
+            seen: std::collections::HashSet::new(),
+            problems: Vec::new(),
+        }
+    }
+}
+
 /// First pass over the contacts: validate every row, count recipients.
 fn scan_contacts(config: &Config, p: &Prepared, skip_invalid: bool) -> Result<Scan, Error> {
     let mut scan = Scan {
         per_channel: BTreeMap::new(),
+        seen: std::collections::HashSet::new(),
         problems: Vec::new(),
     };
     contacts::scan::<()>(config, |row| {
         match row {
             Ok(c) if p.audience.matches(&c.zones, &c.groups) => {
                 for ch in &p.channels {
-                    if c.address(*ch).is_some() {
+                    // A 64-bit hash per address keeps this exact and small
+                    // (8 bytes a recipient) however long the lists are.
+                    if let Some(address) = c.address(*ch)
+                        && scan.seen.insert((*ch, hash(address)))
+                    {
                         *scan.per_channel.entry(*ch).or_default() += 1;
                     }
                 }
@@ -353,25 +380,14 @@ fn scan_contacts(config: &Config, p: &Prepared, skip_invalid: bool) -> Result<Sc
     })
     .ok();
     if !scan.problems.is_empty() && !skip_invalid {
-        let shown: Vec<String> = scan
-            .problems
-            .iter()
-            .take(50)
-            .map(ToString::to_string)
-            .collect();
-        let more = scan.problems.len().saturating_sub(shown.len());
-        return Err(Error::Input(format!(
-            "contact files have {} problem(s); nothing was sent (fix them, or pass --skip-invalid to leave those rows out):\n  {}{}",
-            scan.problems.len(),
-            shown.join("\n  "),
-            if more > 0 {
-                format!("\n  … and {more} more (allerta contacts check lists all)")
-            } else {
-                String::new()
-            }
-        )));
+        return Err(contact_problems(&scan.problems));
     }
     Ok(scan)
+}
+
+fn hash(s: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(s)
 }
 
 fn count_subscribers(config: &Config, p: &Prepared) -> Result<u64, Error> {
@@ -425,7 +441,22 @@ fn for_each_subscriber(
     Ok(())
 }
 
-/// Second pass, inside the plan's transaction: one delivery per
+fn contact_problems(problems: &[contacts::RowError]) -> Error {
+    let shown: Vec<String> = problems.iter().take(50).map(ToString::to_string).collect();
+    let more = problems.len().saturating_sub(shown.len());
+    Error::Input(format!(
+        "contact files have {} problem(s); nothing was sent (fix them, or pass --skip-invalid to leave those rows out):\n  {}{}",
+        problems.len(),
+        shown.join("\n  "),
+        if more > 0 {
+            format!("\n  … and {more} more (allerta contacts check lists all)")
+        } else {
+            String::new()
+        }
+    ))
+}
+
+/// The plan's pass, inside its transaction: one delivery per
 /// (channel, address).
 fn fill_plan(
     config: &Config,
@@ -435,6 +466,7 @@ fn fill_plan(
 ) -> Result<(), Error> {
     let default_lang = &config.general.default_language;
     let mut failure: Option<Error> = None;
+    let mut problems = Vec::new();
     contacts::scan::<()>(config, |row| {
         match row {
             Ok(c) if p.audience.matches(&c.zones, &c.groups) => {
@@ -450,18 +482,17 @@ fn fill_plan(
             }
             Ok(_) => {}
             Err(e) if skip_invalid => planner.skipped_rows.push(e.to_string()),
-            Err(e) => {
-                failure = Some(Error::Input(format!(
-                    "contact files changed while sending: {e}"
-                )));
-                return Err(());
-            }
+            Err(e) => problems.push(e),
         }
         Ok(())
     })
     .ok();
     if let Some(e) = failure {
         return Err(e);
+    }
+    if !problems.is_empty() {
+        // Returning an error rolls the whole plan back: nothing is sent.
+        return Err(contact_problems(&problems));
     }
     if p.channels.contains(&ChannelId::Telegram) {
         // Subscribers live in this database; read them through the plan's
@@ -501,7 +532,7 @@ fn fill_plan(
     Ok(())
 }
 
-fn new_alert(ctx: &Ctx, p: &Prepared, id: &AlertId, key: Option<String>) -> NewAlert {
+pub(super) fn new_alert(ctx: &Ctx, p: &Prepared, id: &AlertId, key: Option<String>) -> NewAlert {
     NewAlert {
         id: id.to_string(),
         idem_key: key,
@@ -555,7 +586,7 @@ fn audience_lines(p: &Prepared, scan: &Scan, subscribers: u64) -> Vec<String> {
             }
             ChannelId::Email => {}
         }
-        lines.push(format!("  {ch:<9} {n} recipient(s){extra}"));
+        lines.push(format!("  {:<9} {n} recipient(s){extra}", ch.as_str()));
     }
     lines
 }
@@ -625,7 +656,7 @@ fn print_dry_run(
 }
 
 /// Asks on the terminal before an Actual alert; refuses without one.
-fn confirm(ctx: &Ctx, p: &Prepared, scan: &Scan, subscribers: u64) -> Result<(), Error> {
+pub(super) fn confirm(ctx: &Ctx, p: &Prepared, scan: &Scan, subscribers: u64) -> Result<(), Error> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() || !std::io::stderr().is_terminal() {
         return Err(Error::Refused(
@@ -650,7 +681,7 @@ fn confirm(ctx: &Ctx, p: &Prepared, scan: &Scan, subscribers: u64) -> Result<(),
         let a = gsm::analyze(&sms.text);
         let _ = writeln!(
             err,
-            "SMS ({} , {} segment(s)): {}",
+            "SMS ({}, {} segment(s)): {}",
             a.encoding.as_str(),
             a.segments,
             sms.text

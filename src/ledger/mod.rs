@@ -3,6 +3,7 @@
 //! WAL mode and a busy timeout let `status`, `serve` and `bot` work while
 //! `send` runs. Schema changes are versioned migrations.
 
+mod followup;
 mod plan;
 mod query;
 mod queue;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
+pub use followup::{FollowUp, copy_deliveries, stop_original};
 pub use plan::{NewAlert, Planner};
 pub use query::{AlertRow, ChannelCounts, DeliveryRow};
 pub use queue::{Claimed, Outcome, Record};

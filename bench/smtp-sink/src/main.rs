@@ -11,14 +11,15 @@
 //!   write). No TLS, no AUTH (both answered 502).
 //! * On SIGTERM/SIGINT, or once `--expect N` messages have arrived, prints
 //!   `COUNT <messages> RCPTS <recipients> SECONDS <first MAIL to last
-//!   message> MSG_PER_S <rate>` on stdout and exits 0.
+//!   message> MSG_PER_S <rate> FIRST_MAIL_UNIX <unix time of the first MAIL,
+//!   0.000000 if none>` on stdout and exits 0.
 //! * Accepted sockets get TCP_NODELAY.
 
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -37,6 +38,8 @@ struct Stats {
     first_mail: AtomicU64,
     /// nanoseconds after `start` of the end of the last message
     last_message: AtomicU64,
+    /// Unix time of the first MAIL command, in nanoseconds (0 = none yet)
+    first_mail_unix: AtomicU64,
     expect: Option<u64>,
     done: Notify,
 }
@@ -56,8 +59,18 @@ impl Stats {
         } else {
             (last - (first - 1)) as f64 / 1e9
         };
-        let rate = if seconds > 0.0 { messages as f64 / seconds } else { 0.0 };
-        format!("COUNT {messages} RCPTS {rcpts} SECONDS {seconds:.3} MSG_PER_S {rate:.0}")
+        let rate = if seconds > 0.0 {
+            messages as f64 / seconds
+        } else {
+            0.0
+        };
+        let unix = self.first_mail_unix.load(Ordering::SeqCst);
+        format!(
+            "COUNT {messages} RCPTS {rcpts} SECONDS {seconds:.3} MSG_PER_S {rate:.0} \
+             FIRST_MAIL_UNIX {}.{:06}",
+            unix / 1_000_000_000,
+            unix % 1_000_000_000 / 1000
+        )
     }
 }
 
@@ -74,7 +87,10 @@ async fn handle(mut sock: TcpStream, stats: Arc<Stats>) -> std::io::Result<()> {
     sock.write_all(b"220 smtp-sink ESMTP ready\r\n").await?;
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(1024);
-    let mut state = State::Command { mail: false, rcpts: 0 };
+    let mut state = State::Command {
+        mail: false,
+        rcpts: 0,
+    };
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let n = sock.read(&mut chunk).await?;
@@ -97,7 +113,10 @@ async fn handle(mut sock: TcpStream, stats: Arc<Stats>) -> std::io::Result<()> {
                                 stats.rcpts.fetch_add(rcpts as u64, Ordering::SeqCst);
                                 let total = stats.messages.fetch_add(1, Ordering::SeqCst) + 1;
                                 out.extend_from_slice(b"250 2.0.0 OK queued\r\n");
-                                state = State::Command { mail: false, rcpts: 0 };
+                                state = State::Command {
+                                    mail: false,
+                                    rcpts: 0,
+                                };
                                 if stats.expect == Some(total) {
                                     // Answer this one before the process goes.
                                     sock.write_all(&out).await?;
@@ -105,7 +124,10 @@ async fn handle(mut sock: TcpStream, stats: Arc<Stats>) -> std::io::Result<()> {
                                     stats.done.notify_one();
                                 }
                             } else {
-                                state = State::Data { line_start: true, rcpts };
+                                state = State::Data {
+                                    line_start: true,
+                                    rcpts,
+                                };
                             }
                             pos += i + 1;
                         }
@@ -113,7 +135,10 @@ async fn handle(mut sock: TcpStream, stats: Arc<Stats>) -> std::io::Result<()> {
                             // Keep a possible ".\r" at a line start; else discard.
                             if !(line_start && rest.len() <= 2) {
                                 pos = buf.len();
-                                state = State::Data { line_start: false, rcpts };
+                                state = State::Data {
+                                    line_start: false,
+                                    rcpts,
+                                };
                             }
                             break;
                         }
@@ -134,48 +159,68 @@ async fn handle(mut sock: TcpStream, stats: Arc<Stats>) -> std::io::Result<()> {
                     match verb.as_slice() {
                         b"EHLO" => {
                             out.extend_from_slice(EHLO_REPLY);
-                            state = State::Command { mail: false, rcpts: 0 };
+                            state = State::Command {
+                                mail: false,
+                                rcpts: 0,
+                            };
                         }
                         b"HELO" => {
                             out.extend_from_slice(b"250 smtp-sink\r\n");
-                            state = State::Command { mail: false, rcpts: 0 };
+                            state = State::Command {
+                                mail: false,
+                                rcpts: 0,
+                            };
                         }
                         b"MAIL" => {
                             if mail {
                                 out.extend_from_slice(b"503 5.5.1 nested MAIL\r\n");
                             } else {
                                 let now = stats.now_ns() + 1;
-                                let _ = stats.first_mail.compare_exchange(
-                                    0,
-                                    now,
-                                    Ordering::SeqCst,
-                                    Ordering::SeqCst,
-                                );
+                                if stats
+                                    .first_mail
+                                    .compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst)
+                                    .is_ok()
+                                {
+                                    let unix = SystemTime::now()
+                                        .duration_since(UNIX_EPOCH)
+                                        .map_or(0, |d| d.as_nanos() as u64);
+                                    stats.first_mail_unix.store(unix, Ordering::SeqCst);
+                                }
                                 out.extend_from_slice(b"250 2.1.0 OK\r\n");
-                                state = State::Command { mail: true, rcpts: 0 };
+                                state = State::Command {
+                                    mail: true,
+                                    rcpts: 0,
+                                };
                             }
                         }
                         b"RCPT" => {
                             if mail {
                                 out.extend_from_slice(b"250 2.1.5 OK\r\n");
-                                state = State::Command { mail, rcpts: rcpts + 1 };
+                                state = State::Command {
+                                    mail,
+                                    rcpts: rcpts + 1,
+                                };
                             } else {
                                 out.extend_from_slice(b"503 5.5.1 need MAIL first\r\n");
                             }
                         }
                         b"DATA" => {
                             if rcpts > 0 {
-                                out.extend_from_slice(
-                                    b"354 End data with <CR><LF>.<CR><LF>\r\n",
-                                );
-                                state = State::Data { line_start: true, rcpts };
+                                out.extend_from_slice(b"354 End data with <CR><LF>.<CR><LF>\r\n");
+                                state = State::Data {
+                                    line_start: true,
+                                    rcpts,
+                                };
                             } else {
                                 out.extend_from_slice(b"503 5.5.1 need RCPT first\r\n");
                             }
                         }
                         b"RSET" => {
                             out.extend_from_slice(b"250 2.0.0 OK\r\n");
-                            state = State::Command { mail: false, rcpts: 0 };
+                            state = State::Command {
+                                mail: false,
+                                rcpts: 0,
+                            };
                         }
                         b"NOOP" => out.extend_from_slice(b"250 2.0.0 OK\r\n"),
                         b"VRFY" => out.extend_from_slice(b"252 2.0.0 cannot VRFY\r\n"),
@@ -219,7 +264,12 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { port: 0, expect: None, threads: 1, quiet: false };
+    let mut args = Args {
+        port: 0,
+        expect: None,
+        threads: 1,
+        quiet: false,
+    };
     let mut it = std::env::args().skip(1);
     let mut port_seen = false;
     while let Some(a) = it.next() {
@@ -259,6 +309,7 @@ async fn run(args: Args) -> std::io::Result<()> {
         rcpts: AtomicU64::new(0),
         first_mail: AtomicU64::new(0),
         last_message: AtomicU64::new(0),
+        first_mail_unix: AtomicU64::new(0),
         expect: args.expect,
         done: Notify::new(),
     });
@@ -315,7 +366,9 @@ fn main() -> ExitCode {
         }
     };
     let rt = if args.threads == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(args.threads)

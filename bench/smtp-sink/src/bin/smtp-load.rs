@@ -22,7 +22,10 @@ async fn reply(conn: &mut Conn, line: &mut String) -> std::io::Result<u16> {
     loop {
         line.clear();
         if conn.read_line(line).await? == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "server closed"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "server closed",
+            ));
         }
         let b = line.as_bytes();
         if b.len() >= 4 && b[3] == b'-' {
@@ -40,11 +43,18 @@ async fn expect(conn: &mut Conn, line: &mut String, code: u16) -> std::io::Resul
     if got == code {
         Ok(())
     } else {
-        Err(std::io::Error::other(format!("expected {code}, got {line:?}")))
+        Err(std::io::Error::other(format!(
+            "expected {code}, got {line:?}"
+        )))
     }
 }
 
-async fn worker(port: u16, next: Arc<AtomicU64>, total: u64, body: Arc<Vec<u8>>) -> std::io::Result<u64> {
+async fn worker(
+    port: u16,
+    next: Arc<AtomicU64>,
+    total: u64,
+    body: Arc<Vec<u8>>,
+) -> std::io::Result<u64> {
     let sock = TcpStream::connect(("127.0.0.1", port)).await?;
     sock.set_nodelay(true)?;
     let mut conn = BufReader::new(sock);
@@ -120,9 +130,14 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let rt = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
     }
     .expect("tokio runtime");
     rt.block_on(async move {
@@ -144,7 +159,14 @@ fn main() -> ExitCode {
             }
         }
         let secs = start.elapsed().as_secs_f64();
-        println!("SENT {sent} SECONDS {secs:.3} MSG_PER_S {:.0}", sent as f64 / secs);
-        if ok && sent == total { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        println!(
+            "SENT {sent} SECONDS {secs:.3} MSG_PER_S {:.0}",
+            sent as f64 / secs
+        );
+        if ok && sent == total {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
     })
 }

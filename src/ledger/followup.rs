@@ -1,0 +1,121 @@
+//! Follow-up messages (`update`, `cancel`): their audience is the
+//! original's deliveries, copied inside the follow-up's plan transaction,
+//! and a cancel stops what the original has not sent yet.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Ledger, LedgerError, now_ms};
+use crate::domain::ChannelId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUp {
+    /// Everyone the original was for (not those skipped: opted out,
+    /// invalid, cancelled).
+    Update,
+    /// Only those the original reached (`sent`, `delivered`) or is
+    /// reaching right now (`sending`: in flight in another process, or of
+    /// unknown outcome after a crash). A revocation to someone the alert
+    /// missed is harmless; a missing one leaves a citizen acting on a
+    /// cancelled alert.
+    Cancel,
+}
+
+impl FollowUp {
+    fn states(self) -> &'static str {
+        match self {
+            Self::Update => "('pending', 'sending', 'sent', 'delivered', 'failed')",
+            Self::Cancel => "('sending', 'sent', 'delivered')",
+        }
+    }
+}
+
+impl Ledger {
+    /// How many deliveries per channel a follow-up of `original` would get.
+    pub fn follow_up_counts(
+        &self,
+        original: &str,
+        kind: FollowUp,
+    ) -> Result<BTreeMap<ChannelId, u64>, LedgerError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT channel, COUNT(*) FROM deliveries
+             WHERE alert_id = ?1 AND state IN {} GROUP BY channel",
+            kind.states()
+        ))?;
+        let mut out = BTreeMap::new();
+        for row in stmt.query_map([original], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })? {
+            let (channel, n) = row?;
+            let channel = channel.parse::<ChannelId>().map_err(LedgerError::Corrupt)?;
+            out.insert(channel, n as u64);
+        }
+        Ok(out)
+    }
+
+    /// The newest Update or Cancel that references `id`: (its id, msgType).
+    pub fn successor(&self, id: &str) -> Result<Option<(String, String)>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, msg_type FROM alerts
+                 WHERE msg_type IN ('Update', 'Cancel')
+                   AND EXISTS (SELECT 1 FROM json_each(alerts.refs) WHERE value = ?1)
+                 ORDER BY rowid DESC LIMIT 1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+}
+
+/// Copies the original's deliveries (channel, address, recipient, language)
+/// on `channels` to the follow-up alert `to`, as `pending`. Run it inside
+/// the follow-up's plan transaction (`Planner::conn`).
+pub fn copy_deliveries(
+    conn: &Connection,
+    to: &str,
+    original: &str,
+    kind: FollowUp,
+    channels: &[ChannelId],
+) -> Result<usize, LedgerError> {
+    let mut total = 0;
+    let mut stmt = conn.prepare(&format!(
+        "INSERT INTO deliveries (alert_id, channel, address, recipient, language, state, updated_at, token)
+         SELECT ?1, channel, address, recipient, language, 'pending', ?4, lower(hex(randomblob(16)))
+         FROM deliveries WHERE alert_id = ?2 AND channel = ?3 AND state IN {}
+         ORDER BY id
+         ON CONFLICT (alert_id, channel, address) DO NOTHING",
+        kind.states()
+    ))?;
+    for channel in channels {
+        total += stmt.execute(params![to, original, channel.as_str(), now_ms()])?;
+    }
+    Ok(total)
+}
+
+/// Cancels `original` for `cancel_id`: its undelivered (`pending`)
+/// deliveries become `skipped` and the alert `cancelled`. Returns how many
+/// deliveries were stopped. Run it inside the Cancel's plan transaction.
+pub fn stop_original(
+    conn: &Connection,
+    original: &str,
+    cancel_id: &str,
+) -> Result<usize, LedgerError> {
+    let skipped = conn.execute(
+        "UPDATE deliveries SET state = 'skipped', updated_at = ?3, last_error = ?2
+         WHERE alert_id = ?1 AND state = 'pending'",
+        params![
+            original,
+            format!("cancelled by {cancel_id} before it was sent"),
+            now_ms()
+        ],
+    )?;
+    conn.execute(
+        "UPDATE alerts SET state = 'cancelled', settled_at = COALESCE(settled_at, ?2)
+         WHERE id = ?1",
+        params![original, chrono::Utc::now().to_rfc3339()],
+    )?;
+    Ok(skipped)
+}
