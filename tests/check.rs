@@ -468,3 +468,31 @@ fn check_as_root_refuses_to_create_the_database_in_the_allerta_users_directory()
         "check created a root-owned database"
     );
 }
+
+#[test]
+fn check_names_banner_when_its_output_directory_is_not_writable() {
+    let banner = |dir: &str| {
+        format!(
+            "[channels.banner]\ntransport = \"files\"\noutput_dir = \"{dir}\"\npublic_url = \"https://www.comune.example.it/allerta/\"\n"
+        )
+    };
+    let p = project(&banner("public"));
+    let (code, out, _) = check(&p, PASSWORD, false);
+    assert_eq!(code, 0, "{out}");
+    let line_ok = line(&out, "banner");
+    assert!(
+        line_ok.starts_with("ok") && line_ok.contains("writable"),
+        "{line_ok}"
+    );
+
+    let p = project(&banner("blocked/public"));
+    p.write("blocked", "a file, not a directory");
+    let (code, out, _) = check(&p, PASSWORD, false);
+    assert_eq!(code, 1, "{out}");
+    let fail = line(&out, "banner");
+    assert!(
+        fail.starts_with("FAIL") && fail.contains("blocked/public"),
+        "{fail}"
+    );
+    assert!(fail.contains("(channels.banner.output_dir)"), "{fail}");
+}

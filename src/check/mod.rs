@@ -117,24 +117,32 @@ fn effective_uid() -> Option<u32> {
 
 /// The outbox directory exists (or can be created) and takes a file.
 pub fn outbox_dir(dir: &Path, channels: &[String]) -> Item {
+    writable_dir(
+        "outbox",
+        dir,
+        "general.outbox_dir",
+        &format!(
+            "{} on the outbox transport (reach nobody)",
+            channels.join(", ")
+        ),
+    )
+}
+
+/// `dir` exists (or can be created) and takes a new file, which is removed
+/// again. `key` names the setting in the fix.
+pub fn writable_dir(item: &str, dir: &Path, key: &str, note: &str) -> Item {
     let shown = dir.display();
-    let fix = format!("make {shown} writable by the user that runs allerta (general.outbox_dir)");
+    let fix = format!("make {shown} writable by the user that runs allerta ({key})");
     if let Err(e) = std::fs::create_dir_all(dir) {
-        return Item::fail("outbox", format!("cannot create {shown}: {e}"), fix);
+        return Item::fail(item, format!("cannot create {shown}: {e}"), fix);
     }
     let probe = dir.join(format!(".allerta-check-{}", std::process::id()));
     match std::fs::write(&probe, b"") {
         Ok(()) => {
             let _ = std::fs::remove_file(&probe);
-            Item::ok(
-                "outbox",
-                format!(
-                    "{shown}: writable; {} on the outbox transport (reach nobody)",
-                    channels.join(", ")
-                ),
-            )
+            Item::ok(item, format!("{shown}: writable; {note}"))
         }
-        Err(e) => Item::fail("outbox", format!("{shown}: not writable: {e}"), fix),
+        Err(e) => Item::fail(item, format!("{shown}: not writable: {e}"), fix),
     }
 }
 

@@ -61,8 +61,18 @@ pub async fn channel(config: &Config, channel: ChannelId) -> Item {
             Some(TelegramTransport::BotApi) => not_in_this_build(channel, "bot-api"),
             _ => not_configured(channel),
         },
-        ChannelId::Banner => match c.banner.as_ref().map(|b| b.transport) {
-            Some(BannerTransport::Files) => not_in_this_build(channel, "files"),
+        ChannelId::Banner => match c.banner.as_ref() {
+            Some(banner) if banner.transport == BannerTransport::Files => super::writable_dir(
+                "banner",
+                &banner.output_dir,
+                "channels.banner.output_dir",
+                &match &banner.public_url {
+                    Some(url) => format!("the web server must publish it at {url}"),
+                    None => {
+                        "channels.banner.public_url is not set: CAP links will be relative".into()
+                    }
+                },
+            ),
             _ => not_configured(channel),
         },
     }
