@@ -41,7 +41,10 @@ fn certificates(dir: &Path) -> PathBuf {
         .stdout(Stdio::null())
         .status()
         .expect("run make_cert.sh");
-    assert!(status.success(), "make_cert.sh failed (is openssl installed?)");
+    assert!(
+        status.success(),
+        "make_cert.sh failed (is openssl installed?)"
+    );
     certs
 }
 
@@ -225,7 +228,8 @@ const WATER: [&str; 6] = [
 #[test]
 fn starttls_and_auth_deliver_every_recipient_once_with_alert_headers() {
     let s = setup(Tls::Starttls, PASSWORD, "max_connections = 4\n");
-    s.project.contacts("cittadini.csv", &synthetic_rows(20, "example.org"));
+    s.project
+        .contacts("cittadini.csv", &synthetic_rows(20, "example.org"));
 
     let mut args = WATER.to_vec();
     args.insert(0, "send");
@@ -263,7 +267,10 @@ fn starttls_and_auth_deliver_every_recipient_once_with_alert_headers() {
         let text = decode_part(&whole);
         assert!(text.contains("INTERRUZIONE DELL'ACQUA"), "{text}");
         assert!(text.contains("Zona: via Roma"), "{text}");
-        assert!(text.contains("finché non è limpida"), "UTF-8 survives: {text}");
+        assert!(
+            text.contains("finché non è limpida"),
+            "UTF-8 survives: {text}"
+        );
 
         // Message-ID and unsubscribe token come from this delivery's row.
         let row = s.project.sql(&format!(
@@ -285,7 +292,11 @@ fn starttls_and_auth_deliver_every_recipient_once_with_alert_headers() {
     }
 
     let c = email_counts(&s.project);
-    assert_eq!((c["total"].as_u64(), c["sent"].as_u64()), (Some(20), Some(20)), "{c}");
+    assert_eq!(
+        (c["total"].as_u64(), c["sent"].as_u64()),
+        (Some(20), Some(20)),
+        "{c}"
+    );
     assert_eq!(c["failed"], 0);
     // Connections are reused: one login per pooled connection, not per message.
     let logins = events(&s.log, "auth");
@@ -326,7 +337,11 @@ fn tempfail_is_retried_and_reject_fails_permanently() {
     let (code, doc, err) = s.project.json(&args);
     assert_eq!(code, 3, "a failed delivery means exit 3; stderr: {err}");
     let c = &doc["channels"]["email"];
-    assert_eq!((c["sent"].as_u64(), c["failed"].as_u64()), (Some(4), Some(1)), "{c}");
+    assert_eq!(
+        (c["sent"].as_u64(), c["failed"].as_u64()),
+        (Some(4), Some(1)),
+        "{c}"
+    );
 
     let state = |addr: &str| {
         s.project.sql(&format!(
@@ -340,12 +355,27 @@ fn tempfail_is_retried_and_reject_fails_permanently() {
         ))[0]
             .clone()
     };
-    assert!(state("tempfail.one@example.org").starts_with("sent|2|"), "{}", state("tempfail.one@example.org"));
-    assert_eq!(attempts("tempfail.one@example.org"), "2", "451, then accepted");
+    assert!(
+        state("tempfail.one@example.org").starts_with("sent|2|"),
+        "{}",
+        state("tempfail.one@example.org")
+    );
+    assert_eq!(
+        attempts("tempfail.one@example.org"),
+        "2",
+        "451, then accepted"
+    );
     let rejected = state("reject.one@example.org");
     assert!(rejected.starts_with("failed|1|"), "{rejected}");
-    assert!(rejected.contains("550"), "the SMTP reply is kept: {rejected}");
-    assert_eq!(attempts("reject.one@example.org"), "1", "a 5xx is not retried");
+    assert!(
+        rejected.contains("550"),
+        "the SMTP reply is kept: {rejected}"
+    );
+    assert_eq!(
+        attempts("reject.one@example.org"),
+        "1",
+        "a 5xx is not retried"
+    );
 
     let counts = per_recipient(&mails(&s.maildir));
     assert_eq!(counts.get("tempfail.one@example.org"), Some(&1));
@@ -360,20 +390,31 @@ fn tempfail_is_retried_and_reject_fails_permanently() {
 #[test]
 fn wrong_password_stops_the_channel_and_resume_finishes_it() {
     let s = setup(Tls::Starttls, "not the password", "max_connections = 4\n");
-    s.project.contacts("cittadini.csv", &synthetic_rows(20, "example.org"));
+    s.project
+        .contacts("cittadini.csv", &synthetic_rows(20, "example.org"));
 
     let mut args = WATER.to_vec();
     args.insert(0, "send");
     args.push("--yes");
     let (code, _, err) = s.project.json(&args);
     assert_eq!(code, 3, "stderr: {err}");
-    assert!(err.contains("channel email stopped"), "names the channel: {err}");
+    assert!(
+        err.contains("channel email stopped"),
+        "names the channel: {err}"
+    );
     assert!(err.contains("535"), "names the cause: {err}");
-    assert!(!err.contains("not the password"), "never prints the secret: {err}");
+    assert!(
+        !err.contains("not the password"),
+        "never prints the secret: {err}"
+    );
 
     let c = email_counts(&s.project);
     assert_eq!(
-        (c["pending"].as_u64(), c["failed"].as_u64(), c["sent"].as_u64()),
+        (
+            c["pending"].as_u64(),
+            c["failed"].as_u64(),
+            c["sent"].as_u64()
+        ),
         (Some(20), Some(0), Some(0)),
         "a configuration error must not burn the audience: {c}"
     );
@@ -390,7 +431,11 @@ fn wrong_password_stops_the_channel_and_resume_finishes_it() {
     assert_eq!(counts.len(), 20);
     assert!(counts.values().all(|n| *n == 1), "{counts:?}");
     let c = email_counts(&s.project);
-    assert_eq!((c["sent"].as_u64(), c["pending"].as_u64()), (Some(20), Some(0)), "{c}");
+    assert_eq!(
+        (c["sent"].as_u64(), c["pending"].as_u64()),
+        (Some(20), Some(0)),
+        "{c}"
+    );
 }
 
 #[test]
@@ -403,7 +448,8 @@ fn kill_mid_send_then_resume_delivers_everyone_with_bounded_duplicates() {
         "",
         &format!("max_connections = {MAX_CONNECTIONS}\nrate_per_second = {RATE}\n"),
     );
-    s.project.contacts("cittadini.csv", &synthetic_rows(N, "example.org"));
+    s.project
+        .contacts("cittadini.csv", &synthetic_rows(N, "example.org"));
 
     let mut args = vec!["--json", "send"];
     args.extend_from_slice(&WATER);
@@ -425,8 +471,14 @@ fn kill_mid_send_then_resume_delivers_everyone_with_bounded_duplicates() {
             .unwrap_or(0)
     };
     while received(&s.maildir) < 900 {
-        assert!(Instant::now() < deadline, "send too slow to reach 900 messages");
-        assert!(child.try_wait().expect("poll").is_none(), "send ended before the kill");
+        assert!(
+            Instant::now() < deadline,
+            "send too slow to reach 900 messages"
+        );
+        assert!(
+            child.try_wait().expect("poll").is_none(),
+            "send ended before the kill"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().expect("SIGKILL");
@@ -435,9 +487,9 @@ fn kill_mid_send_then_resume_delivers_everyone_with_bounded_duplicates() {
     std::thread::sleep(Duration::from_millis(300));
     let before_resume = received(&s.maildir);
     assert!(before_resume < N, "the kill came too late to test anything");
-    let unsettled: usize = s.project.sql(
-        "SELECT count(*) FROM deliveries WHERE state IN ('pending', 'sending')",
-    )[0]
+    let unsettled: usize = s
+        .project
+        .sql("SELECT count(*) FROM deliveries WHERE state IN ('pending', 'sending')")[0]
         .parse()
         .expect("count");
     assert!(unsettled > 0);
@@ -472,7 +524,11 @@ fn kill_mid_send_then_resume_delivers_everyone_with_bounded_duplicates() {
         "kill: {before_resume} received before resume, {sending_at_kill} in sending, {duplicates} duplicates"
     );
     let c = email_counts(&s.project);
-    assert_eq!((c["sent"].as_u64(), c["total"].as_u64()), (Some(N as u64), Some(N as u64)), "{c}");
+    assert_eq!(
+        (c["sent"].as_u64(), c["total"].as_u64()),
+        (Some(N as u64), Some(N as u64)),
+        "{c}"
+    );
 }
 
 #[test]
@@ -518,7 +574,12 @@ fn html_template_goes_out_as_multipart_alternative_and_drills_are_marked() {
     assert_eq!(parts.len(), 2, "text and HTML: {parts:?}");
     let types: Vec<String> = parts
         .iter()
-        .map(|p| Mail::parse(p).header("Content-Type").unwrap_or("").to_owned())
+        .map(|p| {
+            Mail::parse(p)
+                .header("Content-Type")
+                .unwrap_or("")
+                .to_owned()
+        })
         .collect();
     assert!(types[0].starts_with("text/plain"), "{types:?}");
     assert!(types[1].starts_with("text/html"), "{types:?}");
@@ -540,7 +601,8 @@ fn untrusted_certificate_stops_the_channel_without_failing_deliveries() {
         .map(|l| format!("{l}\n"))
         .collect();
     s.project.write("allerta.toml", &without_ca);
-    s.project.contacts("cittadini.csv", &synthetic_rows(5, "example.org"));
+    s.project
+        .contacts("cittadini.csv", &synthetic_rows(5, "example.org"));
 
     let mut args = WATER.to_vec();
     args.insert(0, "send");
@@ -550,7 +612,11 @@ fn untrusted_certificate_stops_the_channel_without_failing_deliveries() {
     assert!(err.contains("channel email stopped"), "{err}");
     assert!(err.contains("TLS"), "{err}");
     let c = email_counts(&s.project);
-    assert_eq!((c["pending"].as_u64(), c["failed"].as_u64()), (Some(5), Some(0)), "{c}");
+    assert_eq!(
+        (c["pending"].as_u64(), c["failed"].as_u64()),
+        (Some(5), Some(0)),
+        "{c}"
+    );
     assert!(mails(&s.maildir).is_empty());
 }
 
@@ -566,7 +632,8 @@ fn tls_required_refuses_a_server_without_starttls() {
             &format!("smtp://127.0.0.1:{port}?tls=required\""),
         ),
     );
-    s.project.contacts("cittadini.csv", &synthetic_rows(3, "example.org"));
+    s.project
+        .contacts("cittadini.csv", &synthetic_rows(3, "example.org"));
     let mut args = WATER.to_vec();
     args.insert(0, "send");
     args.push("--yes");
@@ -575,4 +642,36 @@ fn tls_required_refuses_a_server_without_starttls() {
     assert!(err.contains("STARTTLS"), "{err}");
     assert!(mails(&s.maildir).is_empty(), "nothing sent in clear");
     assert_eq!(email_counts(&s.project)["pending"], 3);
+}
+
+#[test]
+fn a_server_refusing_everyone_stops_the_channel_instead_of_failing_the_audience() {
+    let s = setup(Tls::None, "", "max_connections = 1\n");
+    // 25 addresses the server refuses (550 5.1.1), then 5 good ones: with
+    // one connection they are tried in this order.
+    let mut rows: Vec<String> = (1..=25)
+        .map(|i| format!("r{i},Rej {i},,reject{i}@example.org,,centro,cittadini,it,"))
+        .collect();
+    rows.extend(synthetic_rows(5, "example.org"));
+    s.project.contacts("cittadini.csv", &rows);
+
+    let mut args = WATER.to_vec();
+    args.insert(0, "send");
+    args.push("--yes");
+    let (code, _, err) = s.project.json(&args);
+    assert_eq!(code, 3, "stderr: {err}");
+    assert!(err.contains("channel email stopped"), "{err}");
+    assert!(err.contains("20 recipients in a row"), "{err}");
+    let c = email_counts(&s.project);
+    // The 20th refusal stops the channel: 19 failed, the rest kept pending.
+    assert_eq!(
+        (
+            c["failed"].as_u64(),
+            c["pending"].as_u64(),
+            c["sent"].as_u64()
+        ),
+        (Some(19), Some(11), Some(0)),
+        "{c}"
+    );
+    assert!(mails(&s.maildir).is_empty());
 }

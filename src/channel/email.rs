@@ -110,8 +110,17 @@ pub struct Smtp {
     /// way at once instead of knocking on the server again (a wrong
     /// password tried by every connection can lock the account).
     down: Mutex<Option<String>>,
+    /// Recipients refused in a row with the same reply (see `REFUSALS_IN_A_ROW`).
+    refusals: Mutex<(u32, String)>,
     description: String,
 }
+
+/// A server that refuses this many recipients in a row with the same 5xx
+/// reply, none accepted in between, is refusing us, not them (relay
+/// denied, a daily sending quota, a policy block): stop the channel rather
+/// than fail the rest of the audience. A real list with this many
+/// consecutive dead addresses is implausible.
+const REFUSALS_IN_A_ROW: u32 = 20;
 
 impl Smtp {
     pub fn new(config: &Email) -> Result<Self, BuildError> {
@@ -171,6 +180,7 @@ impl Smtp {
             max_connections: config.max_connections.max(1),
             rate: config.rate_per_second,
             down: Mutex::new(None),
+            refusals: Mutex::new((0, String::new())),
             description,
         })
     }
@@ -220,9 +230,7 @@ impl Smtp {
         }
         let text = m.content.text.clone();
         let built = match &m.content.html {
-            Some(html) => {
-                builder.multipart(MultiPart::alternative_plain_html(text, html.clone()))
-            }
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(text, html.clone())),
             None => builder.singlepart(SinglePart::plain(text)),
         };
         let email = built
@@ -244,6 +252,28 @@ impl Smtp {
         error
     }
 
+    /// Counts a refused recipient; turns the refusal that completes a
+    /// streak into a channel stop (this delivery then stays pending).
+    fn count_refusal(&self, reply: &str, alert_id: &str, error: DeliveryError) -> DeliveryError {
+        let Ok(mut r) = self.refusals.lock() else {
+            return error;
+        };
+        if r.1 == reply {
+            r.0 += 1;
+        } else {
+            *r = (1, reply.to_owned());
+        }
+        if r.0 < REFUSALS_IN_A_ROW {
+            return error;
+        }
+        DeliveryError::ChannelDown {
+            reason: format!(
+                "{} refused {} recipients in a row with `{reply}` (last: {error}): the server is refusing us, not them; once fixed, `allerta resume` sends the rest and `allerta retry {alert_id}` the refused ones",
+                self.settings.endpoint.display, r.0
+            ),
+        }
+    }
+
     fn take_idle(&self) -> Option<Session> {
         self.idle.lock().ok().and_then(|mut idle| idle.pop())
     }
@@ -255,7 +285,9 @@ impl Smtp {
     }
 
     async fn open(&self) -> Result<Session, DeliveryError> {
-        Session::open(&self.settings).await.map_err(|e| self.note(e))
+        Session::open(&self.settings)
+            .await
+            .map_err(|e| self.note(e))
     }
 
     #[tracing::instrument(skip_all, fields(delivery = m.delivery.id))]
@@ -283,6 +315,9 @@ impl Smtp {
             match session.deliver(&self.settings, &to, &bytes).await {
                 Ok(reply) => {
                     tracing::debug!(%message_id, %reply, "accepted by the SMTP server");
+                    if let Ok(mut r) = self.refusals.lock() {
+                        r.0 = 0;
+                    }
                     self.put_idle(session);
                     return Ok(Accepted {
                         provider_id: Some(message_id),
@@ -299,7 +334,11 @@ impl Smtp {
                     if f.reusable && session.reset(&self.settings).await {
                         self.put_idle(session);
                     }
-                    return Err(self.note(f.error));
+                    let error = match &f.rejection {
+                        Some(reply) => self.count_refusal(reply, m.alert.id.as_str(), f.error),
+                        None => f.error,
+                    };
+                    return Err(self.note(error));
                 }
             }
         }
@@ -325,5 +364,126 @@ impl Channel for Smtp {
 
     fn send<'a>(&'a self, message: &'a Message<'a>) -> SendFuture<'a> {
         Box::pin(self.send_one(message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::channel::AlertContext;
+    use crate::domain::{CapStatus, MsgType};
+    use crate::ledger::Claimed;
+    use crate::template::{CapMeta, ChannelText, Rendered};
+
+    fn alert(status: CapStatus) -> AlertContext {
+        AlertContext {
+            id: "20261126T210000-abcd".into(),
+            status,
+            msg_type: MsgType::Alert,
+            rendered: Rendered {
+                meta: CapMeta {
+                    event: "e".into(),
+                    category: "Met".into(),
+                    severity: "Severe".into(),
+                    urgency: "Expected".into(),
+                    certainty: "Likely".into(),
+                    response_type: None,
+                    instruction: None,
+                },
+                default_language: "it".into(),
+                info: BTreeMap::new(),
+                channels: BTreeMap::new(),
+            },
+            created_at: "2026-11-26T21:00:00+00:00".into(),
+            expires_at: None,
+        }
+    }
+
+    fn delivery(recipient: Option<&str>) -> Claimed {
+        Claimed {
+            id: 42,
+            address: "mario@example.org".into(),
+            recipient: recipient.map(str::to_owned),
+            language: "it".into(),
+            attempts: 0,
+            token: "t0k3n".into(),
+        }
+    }
+
+    fn get<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn headers_carry_ids_status_and_one_click_unsubscribe_for_contacts() {
+        let a = alert(CapStatus::Exercise);
+        let d = delivery(Some("c1"));
+        let content = ChannelText {
+            subject: Some("[ESERCITAZIONE] x".into()),
+            text: "x".into(),
+            html: None,
+        };
+        let m = Message {
+            alert: &a,
+            delivery: &d,
+            content: &content,
+        };
+        let h = HeaderConfig {
+            domain: "comune.example.it".into(),
+            unsubscribe_url: Some("https://c.example.it/u?t={token}".into()),
+        };
+        let headers = headers_for(&m, &h);
+        assert_eq!(
+            get(&headers, "Message-ID"),
+            Some("<20261126T210000-abcd.42@comune.example.it>")
+        );
+        assert_eq!(get(&headers, "X-Allerta-Status"), Some("Exercise"));
+        assert_eq!(
+            get(&headers, "List-Unsubscribe"),
+            Some("<https://c.example.it/u?t=t0k3n>")
+        );
+        assert_eq!(
+            get(&headers, "List-Unsubscribe-Post"),
+            Some("List-Unsubscribe=One-Click")
+        );
+        assert!(get(&headers, "Date").is_some());
+    }
+
+    #[test]
+    fn no_unsubscribe_without_a_url_or_a_citizen() {
+        let a = alert(CapStatus::Actual);
+        let content = ChannelText {
+            subject: None,
+            text: "x".into(),
+            html: None,
+        };
+        let with_url = HeaderConfig {
+            domain: "d.it".into(),
+            unsubscribe_url: Some("https://c.example.it/u?t={token}".into()),
+        };
+        let without_url = HeaderConfig {
+            domain: "d.it".into(),
+            unsubscribe_url: None,
+        };
+        for (recipient, h) in [
+            (None, &with_url),
+            (Some("broadcast"), &with_url),
+            (Some("c1"), &without_url),
+        ] {
+            let d = delivery(recipient);
+            let m = Message {
+                alert: &a,
+                delivery: &d,
+                content: &content,
+            };
+            let headers = headers_for(&m, h);
+            assert!(get(&headers, "List-Unsubscribe").is_none(), "{recipient:?}");
+            assert!(get(&headers, "List-Unsubscribe-Post").is_none());
+        }
     }
 }

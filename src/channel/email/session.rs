@@ -69,6 +69,10 @@ pub struct Failure {
     /// reused connection the server had closed): resend at once on a fresh
     /// one, nothing can be duplicated.
     pub lost_before_mail: bool,
+    /// For a recipient refused with a 5xx: the reply code and enhanced
+    /// status ("550 5.1.1"), so the channel can spot a server that refuses
+    /// everyone the same way.
+    pub rejection: Option<String>,
 }
 
 enum Raw {
@@ -101,26 +105,24 @@ impl Session {
     /// Connects, secures and authenticates a new connection.
     pub async fn open(s: &Settings) -> Result<Self, DeliveryError> {
         let ep = &s.endpoint;
-        let tcp = match tokio::time::timeout(
-            s.timeout,
-            TcpStream::connect((ep.host.as_str(), ep.port)),
-        )
-        .await
-        {
-            Ok(Ok(tcp)) => tcp,
-            Ok(Err(e)) => {
-                return Err(DeliveryError::transient(format!(
-                    "cannot connect to {}: {e}",
-                    ep.display
-                )));
-            }
-            Err(_) => {
-                return Err(DeliveryError::transient(format!(
-                    "cannot connect to {}: no answer within {:?}",
-                    ep.display, s.timeout
-                )));
-            }
-        };
+        let tcp =
+            match tokio::time::timeout(s.timeout, TcpStream::connect((ep.host.as_str(), ep.port)))
+                .await
+            {
+                Ok(Ok(tcp)) => tcp,
+                Ok(Err(e)) => {
+                    return Err(DeliveryError::transient(format!(
+                        "cannot connect to {}: {e}",
+                        ep.display
+                    )));
+                }
+                Err(_) => {
+                    return Err(DeliveryError::transient(format!(
+                        "cannot connect to {}: no answer within {:?}",
+                        ep.display, s.timeout
+                    )));
+                }
+            };
         // The whole point of opening the socket ourselves (module comment).
         tcp.set_nodelay(true).map_err(|e| {
             DeliveryError::transient(format!("{}: cannot set TCP_NODELAY: {e}", ep.display))
@@ -166,12 +168,9 @@ impl Session {
             Security::Opportunistic | Security::StarttlsRequired
         ) {
             if conn.can_starttls() {
-                timed(
-                    s.timeout,
-                    conn.starttls(s.tls.starttls.clone(), &s.hello),
-                )
-                .await
-                .map_err(|e| classify(s, Stage::Starttls, e).error)?;
+                timed(s.timeout, conn.starttls(s.tls.starttls.clone(), &s.hello))
+                    .await
+                    .map_err(|e| classify(s, Stage::Starttls, e).error)?;
                 encrypted = true;
             } else if ep.security == Security::StarttlsRequired {
                 return Err(DeliveryError::ChannelDown {
@@ -229,6 +228,7 @@ impl Session {
                     ),
                     reusable: true,
                     lost_before_mail: false,
+                    rejection: None,
                 });
             }
             params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
@@ -242,14 +242,18 @@ impl Session {
                     )),
                     reusable: true,
                     lost_before_mail: false,
+                    rejection: None,
                 });
             }
             params.push(MailParameter::SmtpUtfEight);
         }
         let t = s.timeout;
-        timed(t, self.conn.command(Mail::new(Some(s.from.clone()), params)))
-            .await
-            .map_err(|e| classify(s, Stage::Mail, e))?;
+        timed(
+            t,
+            self.conn.command(Mail::new(Some(s.from.clone()), params)),
+        )
+        .await
+        .map_err(|e| classify(s, Stage::Mail, e))?;
         timed(t, self.conn.command(Rcpt::new(to.clone(), Vec::new())))
             .await
             .map_err(|e| classify(s, Stage::Rcpt, e))?;
@@ -265,9 +269,12 @@ impl Session {
 
     /// RSET after a refused message; false when the connection is unusable.
     pub async fn reset(&mut self, s: &Settings) -> bool {
-        let ok = timed(s.timeout.min(Duration::from_secs(5)), self.conn.command(Rset))
-            .await
-            .is_ok();
+        let ok = timed(
+            s.timeout.min(Duration::from_secs(5)),
+            self.conn.command(Rset),
+        )
+        .await
+        .is_ok();
         self.last_used = Instant::now();
         ok
     }
@@ -322,6 +329,7 @@ fn classify(s: &Settings, stage: Stage, raw: Raw) -> Failure {
                 )),
                 reusable: false,
                 lost_before_mail: stage == Stage::Mail,
+                rejection: None,
             };
         }
         Raw::Smtp(e) => e,
@@ -330,6 +338,7 @@ fn classify(s: &Settings, stage: Stage, raw: Raw) -> Failure {
         error: DeliveryError::ChannelDown { reason },
         reusable: false,
         lost_before_mail: false,
+        rejection: None,
     };
     let text = reply_text(&e);
     match reply_code(&e) {
@@ -358,6 +367,12 @@ fn classify(s: &Settings, stage: Stage, raw: Raw) -> Failure {
                 error: DeliveryError::permanent(format!("{} {text}", stage.as_str())),
                 reusable: true,
                 lost_before_mail: false,
+                rejection: Some(
+                    text.split_whitespace()
+                        .take(2)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
             },
             Stage::Greeting | Stage::Starttls => down(format!(
                 "{} refuses the session at {}: {text}",
@@ -370,12 +385,14 @@ fn classify(s: &Settings, stage: Stage, raw: Raw) -> Failure {
             // 421: the server is closing the connection.
             reusable: in_transaction && code != 421,
             lost_before_mail: false,
+            rejection: None,
         },
         None if e.is_tls() || is_tls_failure(&e) => down(tls_down(ep, &e.to_string()).to_string()),
         None if e.is_client() && in_transaction => Failure {
             error: DeliveryError::permanent(format!("{}: {e}", stage.as_str())),
             reusable: true,
             lost_before_mail: false,
+            rejection: None,
         },
         None if e.is_client() => down(format!("{}: {}: {e}", ep.display, stage.as_str())),
         None => Failure {
@@ -386,6 +403,7 @@ fn classify(s: &Settings, stage: Stage, raw: Raw) -> Failure {
             )),
             reusable: false,
             lost_before_mail: stage == Stage::Mail,
+            rejection: None,
         },
     }
 }

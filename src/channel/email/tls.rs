@@ -30,16 +30,15 @@ impl TlsSetup {
     pub fn new(host: &str, ca_file: Option<&Path>) -> Result<Self, String> {
         let extra: Vec<CertificateDer<'static>> = match ca_file {
             Some(path) => {
-                let pem = std::fs::read(path)
-                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+                let pem =
+                    std::fs::read(path).map_err(|e| format!("ca_file {}: {e}", path.display()))?;
                 let certs = CertificateDer::pem_slice_iter(&pem)
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| format!("ca_file {}: not PEM certificates ({e})", path.display()))?;
+                    .map_err(|e| {
+                        format!("ca_file {}: not PEM certificates ({e})", path.display())
+                    })?;
                 if certs.is_empty() {
-                    return Err(format!(
-                        "ca_file {}: no certificate in it",
-                        path.display()
-                    ));
+                    return Err(format!("ca_file {}: no certificate in it", path.display()));
                 }
                 certs
             }
@@ -48,8 +47,7 @@ impl TlsSetup {
 
         let mut builder = TlsParameters::builder(host.to_owned());
         for der in &extra {
-            let cert = Certificate::from_der(der.to_vec())
-                .map_err(|e| format!("ca_file: {e}"))?;
+            let cert = Certificate::from_der(der.to_vec()).map_err(|e| format!("ca_file: {e}"))?;
             builder = builder.add_root_certificate(cert);
         }
         let starttls = builder
