@@ -232,6 +232,9 @@ pub struct Email {
     pub rate_per_second: Option<f64>,
     pub unsubscribe_url: Option<String>,
     pub timeout: Duration,
+    /// Extra trusted CA certificates (PEM), for a mail server with a
+    /// private CA.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -379,6 +382,7 @@ struct RawEmail {
     rate_per_second: Option<f64>,
     unsubscribe_url: Option<String>,
     timeout: Option<String>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -637,6 +641,7 @@ impl Config {
                 rate_per_second: rate("channels.email.rate_per_second", e.rate_per_second)?,
                 unsubscribe_url: e.unsubscribe_url,
                 timeout: duration("channels.email.timeout", e.timeout, Duration::from_secs(30))?,
+                ca_file: e.ca_file.map(rel),
             });
         }
         if let Some(b) = raw.channels.banner {

@@ -130,7 +130,10 @@ pub fn build(config: &Config, channel: ChannelId) -> Result<Arc<dyn Channel>, Bu
                 .as_ref()
                 .ok_or_else(|| missing(channel))?;
             match c.transport {
-                EmailTransport::Outbox => outbox(c.rate_per_second),
+                EmailTransport::Outbox => Ok(Arc::new(
+                    outbox::Outbox::open(&config.general.outbox_dir, channel, c.rate_per_second)?
+                        .with_email_headers(email::HeaderConfig::new(c)),
+                )),
                 EmailTransport::Smtp => Ok(Arc::new(email::Smtp::new(c)?)),
             }
         }

@@ -18,6 +18,7 @@ pub struct Outbox {
     /// Opened at the first message, so `--dry-run` creates nothing.
     file: Mutex<Option<File>>,
     rate: Option<f64>,
+    email_headers: Option<super::email::HeaderConfig>,
 }
 
 impl Outbox {
@@ -33,7 +34,14 @@ impl Outbox {
             path: dir.join(format!("{channel}.jsonl")),
             file: Mutex::new(None),
             rate,
+            email_headers: None,
         })
+    }
+
+    /// The header settings of `[channels.email]`, for the email outbox.
+    pub fn with_email_headers(mut self, headers: super::email::HeaderConfig) -> Self {
+        self.email_headers = Some(headers);
+        self
     }
 
     fn line(&self, m: &Message<'_>) -> serde_json::Value {
@@ -51,7 +59,9 @@ impl Outbox {
             line["subject"] = json!(subject);
         }
         if self.channel == ChannelId::Email {
-            line["headers"] = json!(super::email::headers_for(m));
+            if let Some(h) = &self.email_headers {
+                line["headers"] = json!(super::email::headers_for(m, h));
+            }
             if let Some(html) = &m.content.html {
                 line["html"] = json!(html);
             }
