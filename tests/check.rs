@@ -91,11 +91,11 @@ fn check_passes_against_a_live_smtp_server_and_sends_nothing() {
         assert!(line(&out, item).starts_with("ok"), "{item} not ok:\n{out}");
     }
     let email = line(&out, "email");
-    assert!(email.contains("AUTH as allerta"), "{email}");
     assert!(
-        email.contains("sender pc@comune.example.it accepted"),
+        email.contains("as allerta") && email.contains("logged in"),
         "{email}"
     );
+    assert!(email.contains("sender accepted, nothing sent"), "{email}");
     assert!(out.contains("ready:"), "{out}");
     assert!(
         !out.contains(PASSWORD) && !err.contains(PASSWORD),
@@ -126,6 +126,7 @@ fn check_fails_naming_email_when_the_smtp_server_is_stopped() {
     assert!(email.starts_with("FAIL"), "{email}");
     assert!(email.contains("cannot connect"), "{email}");
     assert!(email.contains("fix: start the SMTP server"), "{email}");
+    assert!(!email.contains("fix: os error"), "{email}");
     // The rest is still checked and ready.
     assert!(line(&out, "database").starts_with("ok"), "{out}");
     assert!(err.contains("not ready: email"), "{err}");
@@ -156,13 +157,10 @@ fn check_fails_naming_email_and_the_password_when_credentials_are_wrong() {
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     let email = line(&out, "email");
     assert!(email.starts_with("FAIL"), "{email}");
-    assert!(
-        email.contains("authentication as allerta rejected"),
-        "{email}"
-    );
+    assert!(email.contains("refused the login of `allerta`"), "{email}");
     assert!(email.contains("535"), "{email}");
     assert!(
-        email.contains("fix: check channels.email.username and the password"),
+        email.contains("fix: check channels.email.username and password"),
         "{email}"
     );
     for secret in [wrong, PASSWORD] {
@@ -191,7 +189,7 @@ fn check_fails_when_the_server_demands_a_login_that_is_not_configured() {
 }
 
 #[test]
-fn check_fails_when_starttls_offers_an_untrusted_certificate() {
+fn check_fails_on_an_untrusted_certificate_and_passes_with_its_ca_file() {
     let certs = tempfile::tempdir().expect("certs");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/make_cert.sh");
     let status = Command::new("bash")
@@ -204,6 +202,7 @@ fn check_fails_when_starttls_offers_an_untrusted_certificate() {
     let maildir = tempfile::tempdir().expect("maildir");
     let cert = certs.path().join("cert.pem");
     let key = certs.path().join("key.pem");
+    let auth = format!("allerta:{PASSWORD}");
     let server = smtp_server(
         maildir.path(),
         &[
@@ -211,17 +210,39 @@ fn check_fails_when_starttls_offers_an_untrusted_certificate() {
             cert.to_str().expect("utf-8 path"),
             "--tls-key",
             key.to_str().expect("utf-8 path"),
+            "--auth",
+            &auth,
         ],
     );
-    let p = project(&email_channel(server.port, false));
-
+    let p = project(&email_channel(server.port, true));
     let (code, out, _) = check(&p, PASSWORD, false);
     assert_eq!(code, 1, "{out}");
     let email = line(&out, "email");
-    assert!(email.contains("STARTTLS failed"), "{email}");
     assert!(
-        email.contains("fix: the server's certificate must be valid"),
+        email.starts_with("FAIL") && email.contains("TLS with"),
         "{email}"
+    );
+    assert!(email.contains("fix: certificate not trusted?"), "{email}");
+    assert!(email.contains("channels.email.ca_file"), "{email}");
+
+    // The private CA in ca_file: STARTTLS, then AUTH over TLS, as sending does.
+    let config = std::fs::read_to_string(p.path("allerta.toml")).expect("config");
+    p.write(
+        "allerta.toml",
+        &config.replace(
+            "timeout = \"10s\"",
+            &format!(
+                "timeout = \"10s\"\nca_file = \"{}\"",
+                certs.path().join("ca.pem").display()
+            ),
+        ),
+    );
+    let (code, out, err) = check(&p, PASSWORD, false);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(line(&out, "email").contains("logged in"), "{out}");
+    assert!(
+        maildir_messages(maildir.path()).is_empty(),
+        "check sent mail"
     );
 }
 

@@ -185,11 +185,14 @@ impl Smtp {
         })
     }
 
-    /// Opens one connection (TLS, AUTH) and closes it: nothing is sent.
-    /// For readiness checks.
+    /// Opens one connection exactly as sending does (TLS, AUTH), offers
+    /// our sender (MAIL FROM, then RSET) and closes it: nothing is sent.
+    /// For readiness checks (`allerta check`).
     pub async fn probe(&self) -> Result<(), DeliveryError> {
-        Session::open(&self.settings).await?.quit().await;
-        Ok(())
+        let mut session = Session::open(&self.settings).await?;
+        let sender = session.try_sender(&self.settings).await;
+        session.quit().await;
+        sender
     }
 
     /// The MIME message for one delivery, and its envelope recipient.

@@ -267,6 +267,20 @@ impl Session {
         Ok(reply.message().collect::<Vec<_>>().join(" "))
     }
 
+    /// MAIL FROM with our sender, then RSET: the server takes mail from us
+    /// on this connection. For readiness checks: nothing is sent.
+    pub async fn try_sender(&mut self, s: &Settings) -> Result<(), DeliveryError> {
+        timed(
+            s.timeout,
+            self.conn
+                .command(Mail::new(Some(s.from.clone()), Vec::new())),
+        )
+        .await
+        .map_err(|e| classify(s, Stage::Mail, e).error)?;
+        self.reset(s).await;
+        Ok(())
+    }
+
     /// RSET after a refused message; false when the connection is unusable.
     pub async fn reset(&mut self, s: &Settings) -> bool {
         let ok = timed(
