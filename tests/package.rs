@@ -140,6 +140,24 @@ fn the_deb_holds_binary_units_config_templates_docs_man_pages_and_completions() 
     for script in ["postinst", "prerm", "postrm"] {
         assert!(control.path().join(script).is_file(), "{script} missing");
     }
+
+    // Debian policy: lintian finds no error (CI installs it).
+    match Command::new("lintian")
+        .args(["--fail-on", "error", "--tag-display-limit", "0"])
+        .arg(&deb)
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "lintian found errors:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => {
+            assert!(std::env::var_os("CI").is_none(), "lintian missing: {e}");
+            eprintln!("note: lintian not installed, skipping the policy check");
+        }
+    }
 }
 
 #[test]
