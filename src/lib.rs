@@ -15,6 +15,7 @@
 //! - [`ledger`]: SQLite: migrations, plan, claim, record, summaries, audit.
 //! - [`dispatch`]: the engine: lanes per channel, retry policy, pacing.
 //! - [`channel`]: the `Channel` trait and its transports (outbox, email…).
+//! - [`serve`]: `allerta serve`: SMS delivery reports, health, metrics.
 //! - [`error`]: the error type that knows its exit code.
 
 pub mod audience;
@@ -26,6 +27,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod error;
 pub mod ledger;
+pub mod serve;
 pub mod template;
 
 pub use error::Error;

@@ -8,6 +8,7 @@ mod preview;
 mod progress;
 mod resume;
 mod send;
+mod serve;
 mod status;
 mod templates;
 
@@ -56,6 +57,8 @@ enum Command {
     Retry(resume::RetryArgs),
     /// Every delivery of an alert, for the after-action report
     Export(status::ExportArgs),
+    /// Receive SMS delivery reports; /healthz and /metrics (long-running)
+    Serve(serve::ServeArgs),
     /// List or check templates
     #[command(subcommand)]
     Templates(TemplatesCommand),
@@ -157,6 +160,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Export(args) => status::export(&ctx, args),
         Command::Resume(args) => resume::resume(&ctx, args).await,
         Command::Retry(args) => resume::retry(&ctx, args).await,
+        Command::Serve(args) => serve::run(&ctx, args).await,
         Command::Templates(TemplatesCommand::List) => templates::list(&ctx),
         Command::Templates(TemplatesCommand::Check) => templates::check(&ctx),
         Command::Contacts(ContactsCommand::Check) => contacts::check(&ctx),

@@ -6,6 +6,7 @@
 mod plan;
 mod query;
 mod queue;
+mod reports;
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use rusqlite_migration::{M, Migrations};
 pub use plan::{NewAlert, Planner};
 pub use query::{AlertRow, ChannelCounts, DeliveryRow};
 pub use queue::{Claimed, Outcome, Record};
+pub use reports::{Effect, Lookup, Report, ReportState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
