@@ -9,6 +9,7 @@ mod progress;
 mod resume;
 mod send;
 mod serve;
+mod sms_status;
 mod status;
 mod templates;
 

@@ -131,6 +131,13 @@ impl Ledger {
         let Some((delivery_id, _)) = found else {
             return Ok(Effect::Unknown);
         };
+        // Before any change: a report can beat the engine's batched `sent`
+        // write, and then the claim time is the best "sent at" there is.
+        let (prior_state, prior_at): (String, i64) = tx.query_row(
+            "SELECT state, updated_at FROM deliveries WHERE id = ?1",
+            [delivery_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         let (part, parts) = report.part.unwrap_or((1, 1));
         let detail = json!({
             "source": report.source,
@@ -198,6 +205,7 @@ impl Ledger {
                 [delivery_id],
                 |r| r.get(0),
             )?;
+            let sent_at = sent_at.or((prior_state == "sending").then_some(prior_at));
             let latency_s = sent_at.map(|t| (at_ms - t).max(0) as f64 / 1000.0);
             match report.state {
                 ReportState::Delivered => Effect::Delivered { latency_s },
