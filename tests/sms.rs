@@ -6,34 +6,19 @@ mod common;
 #[path = "servers/kannel.rs"]
 mod kannel;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+#[path = "servers/sms_support.rs"]
+mod support;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Project;
 use kannel::{Kannel, Route, free_port, http_get, wait_until};
-
-const TOKEN: &str = "dlr-secret-42";
-
-/// A template whose SMS is exactly the `testo` variable.
-const TEMPLATE: &str = r#"
-title = "Messaggio"
-event = "Messaggio"
-category = "Other"
-severity = "Minor"
-urgency = "Immediate"
-certainty = "Observed"
-[variables.testo]
-description = "Il testo"
-example = "Prova"
-[it]
-headline = "Messaggio"
-sms = "{{ testo }}"
-"#;
+use support::{Serve, TOKEN, phones};
 
 /// A project whose SMS channel is Kannel, reports going to `serve`.
 fn project(sendsms_url: &str, password: &str, extra: &str) -> Project {
-    let p = Project::new(&format!(
+    support::project(&format!(
         r#"
 [channels.sms]
 transport = "kannel"
@@ -43,114 +28,22 @@ password = "{password}"
 sender = "ComuneML"
 rate_per_second = 200
 max_segments = 3
-dlr_url = "__DLR_URL__"
+dlr_url = "__SERVE__/sms/dlr"
 {extra}
 [serve]
 listen = "127.0.0.1:0"
 dlr_token = "{TOKEN}"
 "#,
         user = kannel::USER,
-    ));
-    p.write("templates/messaggio.toml", TEMPLATE);
-    let config = std::fs::read_to_string(p.path("allerta.toml")).expect("config");
-    let config = config
-        .lines()
-        .map(|l| {
-            if l.starts_with("templates_dir") {
-                "templates_dir = \"templates\"".to_owned()
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    p.write("allerta.toml", &config);
-    p
-}
-
-/// `allerta serve` on a free port; the config's dlr_url then points at it.
-struct Serve {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Serve {
-    fn start(p: &Project) -> Self {
-        let mut child = p
-            .cmd()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start allerta serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("serve prints its address");
-        let port = line
-            .trim()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("serve said {line:?}"));
-        let config = std::fs::read_to_string(p.path("allerta.toml")).expect("config");
-        p.write(
-            "allerta.toml",
-            &config.replace("__DLR_URL__", &format!("http://127.0.0.1:{port}/sms/dlr")),
-        );
-        Self { child, port }
-    }
-
-    /// SIGTERM, then the exit code (within a generous bound).
-    fn terminate(mut self) -> Option<i32> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(15) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-fn phones(prefix: &str, n: usize) -> Vec<String> {
-    (1..=n)
-        .map(|i| {
-            let id = prefix.trim_start_matches('+');
-            format!("p{id}-{i},Persona {i},{prefix}{i:07},,,centro,cittadini,it,sms")
-        })
-        .collect()
+    ))
 }
 
 fn sms_counts(p: &Project) -> serde_json::Value {
-    let (_, doc, _) = p.json(&["status"]);
-    doc["channels"]["sms"].clone()
+    support::sms_counts(p, &[])
 }
 
 fn wait_for_counts(p: &Project, what: &str, ok: impl Fn(&serde_json::Value) -> bool) {
-    let start = Instant::now();
-    loop {
-        let c = sms_counts(p);
-        if ok(&c) {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "timed out waiting for {what}; sms counts: {c}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    support::wait_for_counts(p, &[], what, ok)
 }
 
 #[test]
@@ -158,7 +51,7 @@ fn hundred_recipients_arrive_with_the_exact_text_and_end_delivered() {
     let k = Kannel::start(Route::Fake);
     let p = project(&k.sendsms_url(), kannel::PASSWORD, "");
     p.contacts("cittadini.csv", &phones("+39333", 100));
-    let serve = Serve::start(&p);
+    let serve = Serve::start(&p, &[]);
     let text = "Comune Montelupo: allerta ARANCIONE rischio idraulico dalle ore 14, evita sottopassi e argini. Info 0571 000000 {test} €";
 
     let (code, doc, err) = p.json(&[
@@ -224,7 +117,7 @@ fn accented_quote_and_emoji_round_trip_as_ucs2_and_no_surrogate_pair_is_split() 
     let k = Kannel::start(Route::Fake);
     let p = project(&k.sendsms_url(), kannel::PASSWORD, "");
     p.contacts("cittadini.csv", &phones("+39333", 2));
-    let _serve = Serve::start(&p);
+    let _serve = Serve::start(&p, &[]);
     let short = "È l’allerta 😀 ok";
     // A long UCS-2 text whose 67th UTF-16 unit is the first half of an
     // emoji: a naive 67-unit split (Kannel's) would cut it in two.
@@ -315,7 +208,7 @@ fn a_failing_route_gives_permanent_rejects_and_undeliverable_reports_that_end_fa
     rows.extend(phones("+39338", 2)); // accepted, then undeliverable: 8, 2
     rows.extend(phones("+39337", 2)); // denied by Kannel itself: 400
     p.contacts("cittadini.csv", &rows);
-    let _serve = Serve::start(&p);
+    let _serve = Serve::start(&p, &[]);
 
     let (code, doc, err) = p.json(&[
         "send",
@@ -398,7 +291,7 @@ fn wrong_credentials_stop_the_channel_instead_of_failing_every_delivery() {
     let k = Kannel::start(Route::Fake);
     let p = project(&k.sendsms_url(), "not-the-password", "");
     p.contacts("cittadini.csv", &phones("+39333", 50));
-    let _serve = Serve::start(&p);
+    let _serve = Serve::start(&p, &[]);
 
     let (code, _, err) = p.run(&[
         "send",
@@ -445,7 +338,7 @@ fn the_gateway_down_at_start_and_up_ten_seconds_later_gives_retries_then_sent() 
             .replace("max_backoff = \"1s\"", "max_backoff = \"1500ms\""),
     );
     p.contacts("cittadini.csv", &phones("+39333", 5));
-    let _serve = Serve::start(&p);
+    let _serve = Serve::start(&p, &[]);
     let started = Instant::now();
     let send = p
         .cmd()
@@ -487,4 +380,152 @@ fn the_gateway_down_at_start_and_up_ten_seconds_later_gives_retries_then_sent() 
     );
     assert_eq!(k.received().len(), 5);
     wait_for_counts(&p, "5 delivered", |c| c["delivered"] == 5);
+}
+
+/// POST with a body through a minimal HTTP/1.0 client: (status, body).
+fn http_post(port: u16, path: &str, headers: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        s,
+        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        raw.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default(),
+    )
+}
+
+#[test]
+fn reports_need_the_shared_token_and_repeated_or_late_ones_change_nothing() {
+    // The outbox transport leaves SMS deliveries `sent`: reports are forged here.
+    let p = support::project(&format!(
+        "[channels.sms]\ntransport = \"outbox\"\n[serve]\nlisten = \"127.0.0.1:0\"\ndlr_token = \"{TOKEN}\"\n"
+    ));
+    p.contacts("cittadini.csv", &phones("+39333", 2));
+    let serve = Serve::start(&p, &[]);
+    let (code, _, err) = p.run(&[
+        "send",
+        "messaggio",
+        "--var",
+        "testo=Prova",
+        "--all",
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let ids = p.sql("SELECT id FROM deliveries ORDER BY id");
+    let keys = p.sql("SELECT token FROM deliveries ORDER BY id");
+    let state = |i: usize| {
+        p.sql(&format!(
+            "SELECT state FROM deliveries WHERE id = {}",
+            ids[i]
+        ))[0]
+            .clone()
+    };
+    let attempts = || p.sql("SELECT COUNT(*) FROM attempts")[0].clone();
+    let dlr = |i: usize, extra: &str| {
+        http_get(
+            serve.port,
+            &format!("/sms/dlr?id={}&k={}&status={extra}", ids[i], keys[i]),
+        )
+        .expect("serve answers")
+    };
+    let before = attempts();
+
+    // No token, a wrong token, or a wrong delivery token: refused, nothing changes.
+    assert_eq!(dlr(0, "1").0, 401);
+    assert_eq!(dlr(0, "1&token=wrong").0, 401);
+    let (status, _) = http_post(
+        serve.port,
+        "/sms/report",
+        "Content-Type: application/x-www-form-urlencoded\r\n",
+        "MessageSid=x&MessageStatus=delivered",
+    );
+    assert_eq!(status, 401);
+    let forged = http_get(
+        serve.port,
+        &format!("/sms/dlr?id={}&k=0000&status=1&token={TOKEN}", ids[0]),
+    )
+    .unwrap();
+    assert_eq!(forged.0, 404);
+    assert_eq!((state(0).as_str(), attempts()), ("sent", before.clone()));
+
+    // Accepted by the SMSC (8): kept, still sent. Delivered (1): delivered.
+    assert_eq!(
+        dlr(0, &format!("8&answer=ACK&token={TOKEN}")),
+        (200, "recorded\n".into())
+    );
+    assert_eq!(state(0), "sent");
+    assert_eq!(
+        dlr(0, &format!("1&token={TOKEN}")),
+        (200, "delivered\n".into())
+    );
+    assert_eq!(state(0), "delivered");
+    let after_delivered = attempts();
+
+    // The same report again changes nothing, not even the attempts.
+    assert_eq!(
+        dlr(0, &format!("1&token={TOKEN}")),
+        (200, "duplicate\n".into())
+    );
+    assert_eq!(attempts(), after_delivered);
+    // A late "queued" (4) or a rejection never downgrades delivered.
+    assert_eq!(dlr(0, &format!("4&token={TOKEN}")).0, 200);
+    assert_eq!(dlr(0, &format!("16&token={TOKEN}")).0, 200);
+    assert_eq!(state(0), "delivered");
+
+    // The bearer header works as well; undeliverable (2) fails a sent delivery.
+    let (status, body) = http_post(
+        serve.port,
+        &format!("/sms/dlr?id={}&k={}&status=2", ids[1], keys[1]),
+        &format!("Authorization: Bearer {TOKEN}\r\n"),
+        "",
+    );
+    assert_eq!((status, body.as_str()), (200, "failed\n"));
+    assert_eq!(state(1), "failed");
+    assert!(
+        p.sql(&format!(
+            "SELECT last_error FROM deliveries WHERE id = {}",
+            ids[1]
+        ))[0]
+            .contains("undeliverable")
+    );
+
+    assert_eq!(http_get(serve.port, "/healthz"), Some((200, "ok\n".into())));
+    let metrics = http_get(serve.port, "/metrics").unwrap().1;
+    assert!(
+        metrics.contains(
+            "allerta_reports_received_total{source=\"kannel\",result=\"unauthorized\"} 2"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("allerta_reports_received_total{source=\"kannel\",result=\"duplicate\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(serve.terminate(), Some(0), "SIGTERM stops serve cleanly");
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_shared_token() {
+    let p = support::project(
+        "[channels.sms]\ntransport = \"outbox\"\n[serve]\nlisten = \"127.0.0.1:0\"\n",
+    );
+
+    let (code, _, err) = p.run(&["serve"]);
+
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("dlr_token"), "{err}");
 }

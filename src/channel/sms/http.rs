@@ -43,6 +43,9 @@ struct Vars<'a> {
     reference: String,
     alert_id: &'a str,
     callback_url: String,
+    /// For APIs that take credentials as fields (never logged).
+    username: &'a str,
+    password: &'a str,
 }
 
 fn regex(key: &str, source: &Option<String>) -> Result<Option<Regex>, BuildError> {
@@ -115,6 +118,8 @@ impl HttpGateway {
             reference: "1".into(),
             alert_id: "test",
             callback_url: "http://127.0.0.1/".into(),
+            username: "test",
+            password: "test",
         };
         gateway.render(&sample).map_err(BuildError)?;
         Ok(gateway)
@@ -174,6 +179,8 @@ impl HttpGateway {
                 .as_ref()
                 .map(|r| r.for_delivery(m))
                 .unwrap_or_default(),
+            username: self.username.as_deref().unwrap_or(""),
+            password: self.password.as_ref().map(Secret::expose).unwrap_or(""),
         };
         let (fields, headers, body) = self
             .render(&vars)

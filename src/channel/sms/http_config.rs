@@ -24,7 +24,8 @@ pub struct SmsHttp {
     #[serde(default)]
     pub body: BodyKind,
     /// Field name → template. Variables: `to`, `to_digits`, `text`,
-    /// `sender`, `reference` (our delivery id), `alert_id`, `callback_url`.
+    /// `sender`, `reference` (our delivery id), `alert_id`, `callback_url`,
+    /// `username`, `password` (for APIs that take credentials as fields).
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
     /// A whole body template instead of `fields` (e.g. nested JSON; use
