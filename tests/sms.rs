@@ -122,7 +122,7 @@ fn accented_quote_and_emoji_round_trip_as_ucs2_and_no_surrogate_pair_is_split() 
     // A long UCS-2 text whose 67th UTF-16 unit is the first half of an
     // emoji: a naive 67-unit split (Kannel's) would cut it in two.
     let mut long = String::from("Pericolo È’ ");
-    while long.encode_utf16().count() % 2 != 0 {
+    while !long.encode_utf16().count().is_multiple_of(2) {
         long.push('x');
     }
     while long.encode_utf16().count() < 150 {

@@ -228,7 +228,7 @@ fn url_decode(s: &str) -> Vec<u8> {
 
 fn decode_part(bytes: &[u8]) -> Option<String> {
     if bytes.contains(&0) || std::str::from_utf8(bytes).is_err() {
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return None;
         }
         let units: Vec<u16> = bytes
