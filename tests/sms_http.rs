@@ -246,3 +246,60 @@ fn generic_form_api_with_the_example_config() {
     );
     assert!(error("+39338").contains("UNDELIV") && error("+39338").contains("switched off"));
 }
+
+#[test]
+fn rate_per_second_is_honoured_with_bounded_concurrency() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("gateway.jsonl");
+    let gw = gateway("form", "comune-montelupo", "form-secret", &log, None);
+    // The example's rate: 20 messages per second.
+    let config = example("sms-generic-form.toml")
+        .replace(
+            "https://sms.provider.example",
+            &format!("http://127.0.0.1:{}", gw.port),
+        )
+        .replace("https://allerta.comune.example.it", "http://127.0.0.1:9")
+        .replace("127.0.0.1:8787", "127.0.0.1:0");
+    let p = support::project(&config);
+    p.contacts("cittadini.csv", &phones("+39333", 41));
+    let env = [
+        ("ALLERTA_SMS_PASSWORD", "form-secret"),
+        ("ALLERTA_DLR_TOKEN", TOKEN),
+    ];
+
+    let (code, doc, err) = json_env(
+        &p,
+        &env,
+        &[
+            "send",
+            "messaggio",
+            "--var",
+            "testo=Prova",
+            "--all",
+            "--yes",
+        ],
+    );
+
+    assert_eq!(code, 0, "{err}\n{doc}");
+    let mut at: Vec<f64> = logged(&log)
+        .iter()
+        .map(|m| m["at"].as_f64().unwrap())
+        .collect();
+    at.sort_by(f64::total_cmp);
+    assert_eq!(at.len(), 41);
+    // 41 messages at 20/s: 40 intervals of 50 ms, never a burst.
+    let span = at[40] - at[0];
+    assert!(span >= 1.9, "41 messages in {span:.2}s: faster than 20/s");
+    assert!(
+        span <= 6.0,
+        "41 messages in {span:.2}s: far slower than 20/s"
+    );
+    // Even pacing, not a burst per second (generous for a loaded machine).
+    for w in at.windows(21) {
+        assert!(
+            w[20] - w[0] >= 0.8,
+            "21 messages within {:.2}s",
+            w[20] - w[0]
+        );
+    }
+}

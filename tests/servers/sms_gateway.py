@@ -5,7 +5,8 @@
         --user USER --password PASSWORD --log FILE [--callback-url URL]
 
 Prints ``READY <port>`` once bound. Every accepted message is appended to
---log as one JSON line {"to", "from", "text", "id"}.
+--log as one JSON line {"to", "from", "text", "id", "at"} ("at": monotonic
+seconds, for rate checks).
 
 ``--mode twilio`` speaks Twilio's Messages resource:
   POST /2010-04-01/Accounts/<USER>/Messages.json, HTTP basic auth USER:PASSWORD
@@ -129,7 +130,7 @@ def main():
                 return self.reply(503, json.dumps({"code": 20500, "message": "Service unavailable", "status": 503}))
             sid = "SM%032x" % next(IDS)
             with LOCK:
-                log.write(json.dumps({"to": to, "from": form.get("From"), "text": form.get("Body"), "id": sid}) + "\n")
+                log.write(json.dumps({"to": to, "from": form.get("From"), "text": form.get("Body"), "id": sid, "at": time.monotonic()}) + "\n")
             self.reply(201, json.dumps({"sid": sid, "status": "queued", "to": to, "body": form.get("Body")}))
             if form.get("StatusCallback"):
                 later(twilio_callbacks, form["StatusCallback"], sid, "undelivered" if b == "undeliverable" else "delivered")
@@ -147,7 +148,7 @@ def main():
                 return self.reply(503, "ERR 50 busy", "text/plain")
             mid = str(next(IDS))
             with LOCK:
-                log.write(json.dumps({"to": to, "from": form.get("from"), "text": form.get("text"), "id": mid, "ref": form.get("ref")}) + "\n")
+                log.write(json.dumps({"to": to, "from": form.get("from"), "text": form.get("text"), "id": mid, "ref": form.get("ref"), "at": time.monotonic()}) + "\n")
             self.reply(200, f"OK id={mid}", "text/plain")
             if args.callback_url:
                 later(form_callback, mid, "UNDELIV" if b == "undeliverable" else "DELIVRD")
