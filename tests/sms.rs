@@ -269,6 +269,11 @@ fn an_over_long_text_is_refused_before_anything_is_sent() {
     ]);
     let (empty_code, _, empty_err) =
         p.run(&["send", "messaggio", "--var", "testo=  ", "--all", "--yes"]);
+    p.write(
+        "templates/lungo.toml",
+        &support::TEMPLATE.replace("example = \"Prova\"", &format!("example = \"{long}\"")),
+    );
+    let (check_code, check_out, check_err) = p.run(&["templates", "check"]);
 
     assert_eq!(preview_code, 2, "{out}");
     assert!(
@@ -278,7 +283,18 @@ fn an_over_long_text_is_refused_before_anything_is_sent() {
     assert_eq!(send_code, 2, "{err}");
     assert!(err.contains("max_segments"), "{err}");
     assert_eq!(empty_code, 2, "{empty_err}");
+    let checked = format!("{check_out}{check_err}");
+    assert_eq!(check_code, 2, "{checked}");
+    assert!(
+        checked.contains("lungo") && checked.contains("max_segments = 3"),
+        "{checked}"
+    );
     assert!(empty_err.contains("empty"), "{empty_err}");
+    assert_eq!(check_code, 2, "{check_out}{check_err}");
+    assert!(
+        format!("{check_out}{check_err}").contains("max_segments = 3"),
+        "{check_out}{check_err}"
+    );
     std::thread::sleep(Duration::from_secs(1));
     assert!(k.received().is_empty(), "nothing reached the SMSC");
     if p.path("allerta.db").exists() {

@@ -34,6 +34,12 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<(), Error> {
         .or_else(|| ctx.config.serve.as_ref().map(|s| s.listen.clone()))
         .ok_or_else(|| Error::Input("serve needs a [serve] section (listen, dlr_token)".into()))?;
     let app = Arc::new(App::from_config(&ctx.config)?);
+    crate::ledger::Ledger::open(&ctx.config.general.database)?.audit(
+        &ctx.actor,
+        "serve",
+        None,
+        &serde_json::json!({ "listen": listen }),
+    )?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| Error::Runtime(format!("cannot listen on {listen}: {e}")))?;

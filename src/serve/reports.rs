@@ -52,15 +52,31 @@ fn evidence(params: &BTreeMap<String, String>) -> serde_json::Value {
 
 async fn apply(app: &Arc<App>, lookup: OwnedLookup, report: Report) -> Reply {
     let source = report.source;
-    let result = app
-        .ledger(move |l| {
-            let lookup = match &lookup {
-                OwnedLookup::Delivery { id, token } => Lookup::Delivery { id: *id, token },
-                OwnedLookup::Provider(p) => Lookup::Provider(p),
-            };
-            l.apply_report(lookup, &report, now_ms())
-        })
-        .await;
+    let by_provider = matches!(lookup, OwnedLookup::Provider(_));
+    let lookup = Arc::new(lookup);
+    let report = Arc::new(report);
+    let mut tries = 0;
+    let result = loop {
+        let (lookup, report) = (lookup.clone(), report.clone());
+        let result = app
+            .ledger(move |l| {
+                let lookup = match lookup.as_ref() {
+                    OwnedLookup::Delivery { id, token } => Lookup::Delivery { id: *id, token },
+                    OwnedLookup::Provider(p) => Lookup::Provider(p),
+                };
+                l.apply_report(lookup, &report, now_ms())
+            })
+            .await;
+        // A gateway may report before `send` has committed the provider id
+        // it just got (outcomes are written in batches every 100 ms): look
+        // again for a moment before calling the id unknown.
+        if by_provider && tries < 10 && matches!(result, Ok(Effect::Unknown)) {
+            tries += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            continue;
+        }
+        break result;
+    };
     match result {
         Ok(effect) => {
             app.metrics.report(source, effect.as_str());
