@@ -166,6 +166,11 @@ fn accented_quote_and_emoji_round_trip_as_ucs2_and_no_surrogate_pair_is_split() 
             "a part to {to} is not valid text on its own (split pair)"
         );
     }
+    assert_eq!(
+        k.log().matches(" ucs-2 ").count(),
+        2,
+        "the short text went as one UCS-2 message each"
+    );
     // The latest alert (the long text, 3 parts each) is delivered only when
     // every part is; the first alert's are delivered too.
     wait_for_counts(&p, "the long text delivered", |c| c["delivered"] == 2);
@@ -544,4 +549,37 @@ fn serve_refuses_to_start_without_a_shared_token() {
 
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("dlr_token"), "{err}");
+}
+
+#[test]
+fn a_long_gsm7_text_is_sent_in_parts_without_splitting_an_extension_character() {
+    let k = Kannel::start(Route::Fake);
+    let p = project(&k.sendsms_url(), kannel::PASSWORD, "");
+    p.contacts("cittadini.csv", &phones("+39333", 1));
+    let _serve = Serve::start(&p, &[]);
+    // 152 septets, then '€' (ESC + e, 2 septets) where the first part ends.
+    let text = format!("{}€ {}", "A".repeat(152), "fine del messaggio ".repeat(3));
+
+    let (code, doc, err) = p.json(&[
+        "send",
+        "messaggio",
+        "--var",
+        &format!("testo={text}"),
+        "--all",
+        "--yes",
+    ]);
+
+    assert_eq!(code, 0, "{err}\n{doc}");
+    wait_until(Duration::from_secs(30), "the message", || {
+        !k.received().is_empty()
+    });
+    assert_eq!(
+        k.received(),
+        [("+393330000001".to_owned(), text.trim().to_owned())]
+    );
+    let parts = k.raw_parts();
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    assert_eq!(parts[0].1.as_deref(), Some("A".repeat(152).as_str()));
+    assert!(!k.log().contains(" ucs-2 "), "GSM-7, not UCS-2");
+    wait_for_counts(&p, "delivered", |c| c["delivered"] == 1);
 }

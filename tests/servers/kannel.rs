@@ -192,6 +192,11 @@ impl Kannel {
         parse_fakesmsc(&std::fs::read_to_string(&self.fake_log).unwrap_or_default()).0
     }
 
+    /// fakesmsc's raw output.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.fake_log).unwrap_or_default()
+    }
+
     /// Every part as received (to, UTF-16 units or UTF-8 bytes, decoded
     /// strictly: `None` when a part alone is not valid text).
     pub fn raw_parts(&self) -> Vec<(String, Option<String>)> {
