@@ -229,3 +229,126 @@ impl Ledger {
         Ok(rows)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ledger_with(states: &[&str]) -> (tempfile::TempDir, Ledger) {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("t.db")).unwrap();
+        ledger
+            .conn()
+            .execute(
+                "INSERT INTO alerts (id, template, variables, status, msg_type, audience, channels,
+                                     rendered, headline, created_at, operator, host)
+                 VALUES ('a', 't', '{}', 'Actual', 'Alert', '{}', '[]', '{}', 'h', 'now', 'o', 'h')",
+                [],
+            )
+            .unwrap();
+        for (i, state) in states.iter().enumerate() {
+            ledger
+                .conn()
+                .execute(
+                    "INSERT INTO deliveries (id, alert_id, channel, address, language, state, updated_at, token)
+                     VALUES (?1, 'a', 'sms', ?2, 'it', ?3, 0, 'k')",
+                    params![i as i64 + 1, format!("+39333000000{i}"), state],
+                )
+                .unwrap();
+        }
+        (dir, ledger)
+    }
+
+    fn report(state: ReportState, part: Option<(u32, u32)>) -> Report {
+        Report {
+            channel: ChannelId::Sms,
+            state,
+            part,
+            provider_id: None,
+            reason: Some("r".into()),
+            source: "kannel",
+            raw: json!({ "status": state.as_str(), "part": part.map(|p| p.0) }),
+        }
+    }
+
+    fn state(l: &Ledger, id: i64) -> String {
+        l.conn()
+            .query_row("SELECT state FROM deliveries WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    }
+
+    fn by_id(id: i64) -> Lookup<'static> {
+        Lookup::Delivery { id, token: "k" }
+    }
+
+    #[test]
+    fn a_failure_report_never_fails_a_delivery_waiting_for_its_retry_or_a_delivered_one() {
+        let (_d, mut l) = ledger_with(&["pending", "delivered"]);
+        let failed = report(ReportState::Failed, None);
+        assert_eq!(
+            l.apply_report(by_id(1), &failed, 1).unwrap(),
+            Effect::Recorded
+        );
+        assert_eq!(
+            l.apply_report(by_id(2), &failed, 1).unwrap(),
+            Effect::Recorded
+        );
+        assert_eq!(
+            (state(&l, 1).as_str(), state(&l, 2).as_str()),
+            ("pending", "delivered")
+        );
+    }
+
+    #[test]
+    fn delivered_while_sending_wins_over_the_engines_later_write() {
+        let (_d, mut l) = ledger_with(&["sending"]);
+        let effect = l
+            .apply_report(by_id(1), &report(ReportState::Delivered, None), 1)
+            .unwrap();
+        assert!(matches!(effect, Effect::Delivered { .. }));
+        // The engine's batched outcome only applies to rows still `sending`.
+        l.record(&[crate::ledger::Record {
+            delivery_id: 1,
+            at_ms: 2,
+            outcome: crate::ledger::Outcome::Sent { provider_id: None },
+        }])
+        .unwrap();
+        assert_eq!(state(&l, 1), "delivered");
+    }
+
+    #[test]
+    fn a_message_in_parts_is_delivered_when_every_part_is() {
+        let (_d, mut l) = ledger_with(&["sent"]);
+        let part = |n| report(ReportState::Delivered, Some((n, 3)));
+        assert_eq!(
+            l.apply_report(by_id(1), &part(1), 1).unwrap(),
+            Effect::Recorded
+        );
+        assert_eq!(
+            l.apply_report(by_id(1), &part(1), 2).unwrap(),
+            Effect::Duplicate
+        );
+        assert_eq!(
+            l.apply_report(by_id(1), &part(3), 3).unwrap(),
+            Effect::Recorded
+        );
+        assert_eq!(state(&l, 1), "sent");
+        assert!(matches!(
+            l.apply_report(by_id(1), &part(2), 4).unwrap(),
+            Effect::Delivered { .. }
+        ));
+    }
+
+    #[test]
+    fn a_wrong_delivery_token_is_an_unknown_delivery() {
+        let (_d, mut l) = ledger_with(&["sent"]);
+        let lookup = Lookup::Delivery { id: 1, token: "x" };
+        let effect = l
+            .apply_report(lookup, &report(ReportState::Delivered, None), 1)
+            .unwrap();
+        assert_eq!(effect, Effect::Unknown);
+        assert_eq!(state(&l, 1), "sent");
+    }
+}
