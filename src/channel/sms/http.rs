@@ -331,3 +331,103 @@ impl Channel for HttpGateway {
         Box::pin(self.send_message(message))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway(http: &str) -> HttpGateway {
+        let text = format!(
+            r#"
+[general]
+database = "x.db"
+sender = "Comune"
+sender_id = "pc@comune.example.it"
+[channels.sms]
+transport = "http"
+url = "http://127.0.0.1:9/send"
+password = "pw"
+{http}
+"#
+        );
+        let config = Config::parse(std::path::Path::new("/tmp/allerta.toml"), &text).unwrap();
+        HttpGateway::new(&config, config.channels.sms.as_ref().unwrap()).unwrap()
+    }
+
+    fn vars<'a>(text: &'a str) -> Vars<'a> {
+        Vars {
+            to: "+393331234567",
+            to_digits: "393331234567",
+            text,
+            sender: "Comune",
+            reference: "7".into(),
+            alert_id: "a1",
+            callback_url: String::new(),
+            username: "",
+            password: "pw",
+        }
+    }
+
+    #[test]
+    fn a_json_body_template_encodes_every_value() {
+        let g = gateway(
+            "[channels.sms.http]\nauth = \"bearer\"\nbody_template = '{\"messages\": [{\"to\": {{ to }}, \"body\": {{ text }}, \"ref\": {{ reference }}}]}'\n",
+        );
+        let text = "Allerta \"rossa\" \\ È 🌊\nfine";
+        let (_, _, body) = g.render(&vars(text)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body.unwrap()).unwrap();
+        assert_eq!(v["messages"][0]["body"], text);
+        assert_eq!(v["messages"][0]["to"], "+393331234567");
+        assert_eq!(v["messages"][0]["ref"], "7");
+    }
+
+    #[test]
+    fn a_typo_in_a_field_template_is_a_configuration_error() {
+        let text = r#"
+[general]
+database = "x.db"
+sender = "Comune"
+sender_id = "pc@comune.example.it"
+[channels.sms]
+transport = "http"
+url = "http://127.0.0.1:9/send"
+[channels.sms.http]
+fields = { to = "{{ too }}" }
+"#;
+        let config = Config::parse(std::path::Path::new("/tmp/allerta.toml"), text).unwrap();
+        let err = HttpGateway::new(&config, config.channels.sms.as_ref().unwrap())
+            .err()
+            .unwrap();
+        assert!(err.0.contains("to"), "{}", err.0);
+    }
+
+    #[test]
+    fn the_success_rule_reads_status_body_and_json() {
+        let g = gateway(
+            "[channels.sms.http]\nsuccess_status = [200]\nsuccess_json_pointer = \"/result/ok\"\nsuccess_json_value = \"true\"\nprovider_id_json_pointer = \"/result/id\"\n",
+        );
+        let ok = g
+            .judge(200, r#"{"result": {"ok": true, "id": 42}}"#, None)
+            .unwrap();
+        assert_eq!(ok.provider_id.as_deref(), Some("42"));
+        assert!(matches!(
+            g.judge(200, r#"{"result": {"ok": false}}"#, None),
+            Err(DeliveryError::Permanent { .. })
+        ));
+        assert!(matches!(
+            g.judge(201, "{}", None),
+            Err(DeliveryError::Permanent { .. })
+        ));
+        assert!(matches!(
+            g.judge(429, "", Some(Duration::from_secs(3))),
+            Err(DeliveryError::Transient {
+                retry_after: Some(_),
+                ..
+            })
+        ));
+        assert!(matches!(
+            g.judge(403, "", None),
+            Err(DeliveryError::ChannelDown { .. })
+        ));
+    }
+}
