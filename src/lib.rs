@@ -16,6 +16,7 @@
 //! - [`dispatch`]: the engine: lanes per channel, retry policy, pacing.
 //! - [`channel`]: the `Channel` trait and its transports (outbox, email…).
 //! - [`web`]: public web files: banner.json/html, widget, CAP 1.2, Atom feed.
+//! - [`serve`]: `allerta serve`: SMS delivery reports, health, metrics.
 //! - [`error`]: the error type that knows its exit code.
 
 pub mod audience;
@@ -27,6 +28,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod error;
 pub mod ledger;
+pub mod serve;
 pub mod template;
 pub mod web;
 
