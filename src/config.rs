@@ -212,6 +212,10 @@ pub struct Sms {
     pub rate_per_second: Option<f64>,
     pub max_segments: usize,
     pub dlr_url: Option<String>,
+    /// Sends in flight at once (sendsms or HTTP requests).
+    pub max_connections: usize,
+    /// The request of `transport = "http"` (`[channels.sms.http]`).
+    pub http: Option<crate::channel::sms::http_config::SmsHttp>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -366,6 +370,8 @@ struct RawSms {
     rate_per_second: Option<f64>,
     max_segments: Option<usize>,
     dlr_url: Option<String>,
+    max_connections: Option<usize>,
+    http: Option<crate::channel::sms::http_config::SmsHttp>,
 }
 
 #[derive(Deserialize)]
@@ -581,6 +587,12 @@ impl Config {
                     "required for this transport".into(),
                 ));
             }
+            if s.transport == SmsTransport::Http && s.http.is_none() {
+                return Err(invalid(
+                    "channels.sms.http",
+                    "transport = \"http\" needs a [channels.sms.http] table (method, fields, success rule)".into(),
+                ));
+            }
             channels.sms = Some(Sms {
                 transport: s.transport,
                 url: s.url,
@@ -599,6 +611,8 @@ impl Config {
                 rate_per_second: rate("channels.sms.rate_per_second", s.rate_per_second)?,
                 max_segments: s.max_segments.unwrap_or(3).max(1),
                 dlr_url: s.dlr_url,
+                max_connections: s.max_connections.unwrap_or(8).clamp(1, 64),
+                http: s.http,
             });
         }
         if let Some(e) = raw.channels.email {

@@ -17,6 +17,7 @@
 //! - [`channel`]: the `Channel` trait and its transports (outbox, email…).
 //! - [`check`]: readiness probes for `allerta check` (database, channels).
 //! - [`web`]: public web files: banner.json/html, widget, CAP 1.2, Atom feed.
+//! - [`serve`]: `allerta serve`: SMS delivery reports, health, metrics.
 //! - [`error`]: the error type that knows its exit code.
 
 pub mod audience;
@@ -29,6 +30,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod error;
 pub mod ledger;
+pub mod serve;
 pub mod template;
 pub mod web;
 

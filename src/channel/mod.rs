@@ -6,6 +6,7 @@
 pub mod banner;
 pub mod email;
 pub mod outbox;
+pub mod sms;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -145,8 +146,8 @@ pub fn build(config: &Config, channel: ChannelId) -> Result<Arc<dyn Channel>, Bu
                 .ok_or_else(|| missing(channel))?;
             match c.transport {
                 SmsTransport::Outbox => outbox(c.rate_per_second),
-                SmsTransport::Kannel => not_here("kannel", "SMS gateway issue"),
-                SmsTransport::Http => not_here("http", "SMS gateway issue"),
+                SmsTransport::Kannel => Ok(Arc::new(sms::kannel::Kannel::new(config, c)?)),
+                SmsTransport::Http => Ok(Arc::new(sms::http::HttpGateway::new(config, c)?)),
             }
         }
         ChannelId::Telegram => {

@@ -154,9 +154,14 @@ pub fn report(ctx: &Ctx, ledger: &Ledger, alert_id: &str) -> Result<(), Error> {
     let row = ledger.alert(Some(alert_id))?;
     let counts = ledger.counts(alert_id)?;
     if ctx.json {
-        super::print_json(&status_document(&row, &counts));
+        let mut doc = status_document(&row, &counts);
+        super::sms_status::annotate(&ctx.config, &mut doc);
+        super::print_json(&doc);
     } else {
         print_status(&row, &counts);
+        if let Some(line) = super::sms_status::line(&ctx.config, &counts) {
+            println!("{line}");
+        }
     }
     let failed: u64 = counts.values().map(|c| c.failed).sum();
     let left: u64 = counts.values().map(ChannelCounts::unsettled).sum();

@@ -11,6 +11,8 @@ mod preview;
 mod progress;
 mod resume;
 mod send;
+mod serve;
+mod sms_status;
 mod status;
 mod templates;
 mod update;
@@ -64,6 +66,8 @@ enum Command {
     Update(update::UpdateArgs),
     /// Stop an alert's undelivered messages, send the revocation, publish a CAP Cancel
     Cancel(cancel::CancelArgs),
+    /// Receive SMS delivery reports; /healthz and /metrics (long-running)
+    Serve(serve::ServeArgs),
     /// List or check templates
     #[command(subcommand)]
     Templates(TemplatesCommand),
@@ -207,6 +211,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Retry(args) => resume::retry(&ctx, args).await,
         Command::Update(args) => update::run(&ctx, args).await,
         Command::Cancel(args) => cancel::run(&ctx, args).await,
+        Command::Serve(args) => serve::run(&ctx, args).await,
         Command::Templates(TemplatesCommand::List) => templates::list(&ctx),
         Command::Templates(TemplatesCommand::Check) => templates::check(&ctx),
         Command::Contacts(ContactsCommand::Check) => contacts::check(&ctx),

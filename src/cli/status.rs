@@ -53,6 +53,7 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<(), Error> {
     let listing = args.deliveries || args.failed;
     if ctx.json {
         let mut doc = status_document(&row, &counts);
+        super::sms_status::annotate(&ctx.config, &mut doc);
         if listing {
             let mut list = Vec::new();
             ledger.for_each_delivery(&row.id, args.failed, |d| {
@@ -65,6 +66,9 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<(), Error> {
         return Ok(());
     }
     print_status(&row, &counts);
+    if let Some(line) = super::sms_status::line(&ctx.config, &counts) {
+        println!("{line}");
+    }
     if listing {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();

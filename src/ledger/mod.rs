@@ -7,6 +7,7 @@ mod followup;
 mod plan;
 mod query;
 mod queue;
+mod reports;
 
 use std::path::Path;
 use std::time::Duration;
@@ -18,6 +19,7 @@ pub use followup::{FollowUp, copy_deliveries, stop_original};
 pub use plan::{NewAlert, Planner};
 pub use query::{AlertRow, ChannelCounts, DeliveryRow};
 pub use queue::{Claimed, Outcome, Record};
+pub use reports::{Effect, Lookup, Report, ReportState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
