@@ -5,6 +5,8 @@
 //! channels exit 1. Nothing is ever sent, and no secret is printed.
 
 mod common;
+#[path = "servers/kannel.rs"]
+mod kannel;
 
 use std::path::Path;
 use std::process::Command;
@@ -247,23 +249,43 @@ fn check_fails_on_an_untrusted_certificate_and_passes_with_its_ca_file() {
 }
 
 #[test]
-fn transports_without_a_probe_fail_clearly_instead_of_passing() {
-    let p = project(
-        r#"[channels.sms]
-transport = "kannel"
-url = "http://127.0.0.1:9/cgi-bin/sendsms"
-username = "allerta"
+fn an_http_sms_gateway_is_checked_for_reachability_and_says_the_login_is_not() {
+    let server = health_server();
+    let http = |port: u16| {
+        format!(
+            r#"[channels.sms]
+transport = "http"
+url = "http://127.0.0.1:{port}/api/send"
+username = "comune"
 password = "x"
-"#,
-    );
+sender = "ComuneML"
+[channels.sms.http]
+method = "POST"
+auth = "none"
+body = "form"
+success_status = [200]
+[channels.sms.http.fields]
+to = "{{{{ to_digits }}}}"
+text = "{{{{ text }}}}"
+"#
+        )
+    };
+    let p = project(&http(server.port));
+    let (code, out, err) = check(&p, PASSWORD, false);
+    assert_eq!(code, 0, "{out}{err}");
+    let sms = line(&out, "sms");
+    assert!(sms.starts_with("ok") && sms.contains("reachable"), "{sms}");
+    assert!(sms.contains("only be verified by a real send"), "{sms}");
+
+    drop(server);
     let (code, out, _) = check(&p, PASSWORD, false);
     assert_eq!(code, 1, "{out}");
     let sms = line(&out, "sms");
-    assert!(sms.starts_with("FAIL"), "{sms}");
     assert!(
-        sms.contains("probe for kannel not available in this build"),
+        sms.starts_with("FAIL") && sms.contains("not reachable"),
         "{sms}"
     );
+    assert!(sms.contains("fix: check channels.sms.url"), "{sms}");
 }
 
 #[test]
@@ -516,4 +538,119 @@ fn check_names_banner_when_its_output_directory_is_not_writable() {
         "{fail}"
     );
     assert!(fail.contains("(channels.banner.output_dir)"), "{fail}");
+}
+
+fn kannel_channel(url: &str, extra: &str) -> String {
+    format!(
+        "[channels.sms]\ntransport = \"kannel\"\nurl = \"{url}\"\nusername = \"{}\"\npassword_env = \"ALLERTA_TEST_SMS_PASSWORD\"\nsender = \"ComuneML\"\n{extra}",
+        kannel::USER
+    )
+}
+
+fn check_sms(p: &Project, password: &str) -> (i32, String, String) {
+    let out = p
+        .cmd()
+        .env("ALLERTA_TEST_SMS_PASSWORD", password)
+        .arg("check")
+        .output()
+        .expect("run allerta check");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_logs_in_to_a_live_kannel_and_fails_naming_sms_when_stopped_or_refused() {
+    let k = kannel::Kannel::start(kannel::Route::Fake);
+    let p = project(&kannel_channel(&k.sendsms_url(), ""));
+
+    let (code, out, err) = check_sms(&p, kannel::PASSWORD);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let sms = line(&out, "sms");
+    assert!(
+        sms.starts_with("ok") && sms.contains("login of `allerta` accepted"),
+        "{sms}"
+    );
+    assert!(sms.contains("nothing sent"), "{sms}");
+    assert!(!out.contains(kannel::PASSWORD) && !err.contains(kannel::PASSWORD));
+
+    let wrong = "wrong-Kannel-pw";
+    let (code, out, err) = check_sms(&p, wrong);
+    assert_eq!(code, 1, "{out}");
+    let sms = line(&out, "sms");
+    assert!(
+        sms.starts_with("FAIL") && sms.contains("refused the login of `allerta`"),
+        "{sms}"
+    );
+    assert!(sms.contains("403"), "{sms}");
+    assert!(
+        sms.contains("fix: check channels.sms.username and the password"),
+        "{sms}"
+    );
+    assert!(
+        !out.contains(wrong) && !err.contains(wrong),
+        "password printed"
+    );
+
+    // Nothing reached the fake SMSC: the probe never names a recipient.
+    assert!(
+        k.received().is_empty(),
+        "check sent an SMS: {:?}",
+        k.received()
+    );
+
+    drop(k);
+    let (code, out, err) = check_sms(&p, kannel::PASSWORD);
+    assert_eq!(code, 1, "{out}");
+    let sms = line(&out, "sms");
+    assert!(
+        sms.starts_with("FAIL") && sms.contains("not reachable"),
+        "{sms}"
+    );
+    assert!(sms.contains("fix: start Kannel"), "{sms}");
+    assert!(!out.contains(kannel::PASSWORD) && !err.contains(kannel::PASSWORD));
+}
+
+#[test]
+fn check_finds_the_real_allerta_serve_at_the_dlr_url() {
+    let k = kannel::Kannel::start(kannel::Route::Fake);
+    let port = kannel::free_port();
+    let p = project(&kannel_channel(
+        &k.sendsms_url(),
+        &format!(
+            "dlr_url = \"http://127.0.0.1:{port}/sms/dlr\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\ndlr_token = \"dlr-T0ken\"\n"
+        ),
+    ));
+    let mut serve = p
+        .cmd()
+        .env("ALLERTA_TEST_SMS_PASSWORD", kannel::PASSWORD)
+        .arg("serve")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start allerta serve");
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(serve.stdout.take().expect("stdout")),
+        &mut first,
+    )
+    .expect("serve prints its address");
+    assert!(first.contains(&format!("127.0.0.1:{port}")), "{first}");
+
+    let (code, out, err) = check_sms(&p, kannel::PASSWORD);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(line(&out, "serve").starts_with("ok"), "{out}");
+
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let (code, out, _) = check_sms(&p, kannel::PASSWORD);
+    assert_eq!(code, 1, "{out}");
+    let line_serve = line(&out, "serve");
+    assert!(line_serve.starts_with("FAIL"), "{line_serve}");
+    assert!(
+        line_serve.contains("fix: start allerta serve"),
+        "{line_serve}"
+    );
+    assert!(!out.contains("dlr-T0ken"), "DLR token printed");
 }

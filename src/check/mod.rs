@@ -8,8 +8,10 @@
 //! [`probe`]: one match arm per transport, so a new transport adds one arm
 //! and one file.
 
+mod kannel;
 pub mod probe;
 mod serve;
+mod sms_http;
 mod smtp;
 
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! one match arm here plus its own file (like `smtp.rs`): the probe connects
 //! and authenticates the way the transport will, and sends nothing.
 
-use super::{Item, smtp};
+use super::{Item, kannel, sms_http, smtp};
 use crate::config::{BannerTransport, Config, EmailTransport, SmsTransport, TelegramTransport};
 use crate::domain::ChannelId;
 
@@ -52,9 +52,9 @@ pub async fn channel(config: &Config, channel: ChannelId) -> Item {
             Some(email) if email.transport == EmailTransport::Smtp => smtp::probe(email).await,
             _ => not_configured(channel),
         },
-        ChannelId::Sms => match c.sms.as_ref().map(|s| s.transport) {
-            Some(SmsTransport::Kannel) => not_in_this_build(channel, "kannel"),
-            Some(SmsTransport::Http) => not_in_this_build(channel, "http"),
+        ChannelId::Sms => match c.sms.as_ref() {
+            Some(sms) if sms.transport == SmsTransport::Kannel => kannel::probe(sms).await,
+            Some(sms) if sms.transport == SmsTransport::Http => sms_http::probe(sms).await,
             _ => not_configured(channel),
         },
         ChannelId::Telegram => match c.telegram.as_ref().map(|t| t.transport) {
@@ -94,4 +94,24 @@ fn not_configured(channel: ChannelId) -> Item {
         format!("[channels.{channel}] is missing"),
         format!("add a [channels.{channel}] section to the configuration"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transport_without_a_probe_fails_and_says_so() {
+        let item = not_in_this_build(ChannelId::Telegram, "bot-api");
+        assert!(!item.ok);
+        assert_eq!(item.item, "telegram");
+        assert!(
+            item.detail
+                .contains("probe for bot-api not available in this build")
+        );
+        assert!(
+            item.fix
+                .is_some_and(|f| f.contains("transport = \"outbox\""))
+        );
+    }
 }

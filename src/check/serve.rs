@@ -53,7 +53,7 @@ pub async fn probe(url: &str) -> Item {
         ),
         Err(e) => Item::fail(
             ITEM,
-            format!("{url}: not reachable: {}", root_cause(&e)),
+            format!("{url}: not reachable: {}", root_cause(&e.without_url())),
             fix,
         ),
     }
