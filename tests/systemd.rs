@@ -339,6 +339,23 @@ fn traced(
     (calls, families)
 }
 
+/// A child process killed when the test ends, even by a panic.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // A tracer's own children first (strace's tracee would outlive it).
+        let pid = self.0.id();
+        if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+            for child in children.split_whitespace() {
+                let _ = Command::new("kill").args(["-KILL", child]).status();
+            }
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs the real binary under strace for the work the units do (check with
 /// an SMTP login, a drill, resume) and checks that every syscall it made is
 /// allowed by the units' SystemCallFilter= and every socket family by
@@ -391,7 +408,12 @@ fn the_units_seccomp_filter_allows_every_syscall_allerta_makes() {
             .expect("port");
         (child, port)
     };
-    let (mut smtp, port) = server;
+    let (smtp, port) = server;
+    let _smtp = KillOnDrop(smtp);
+    let serve_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::fs::create_dir_all(dir.path().join("contacts")).expect("contacts");
     std::fs::copy(
@@ -427,6 +449,9 @@ url = "smtp://127.0.0.1:{port}"
 from = "PC <pc@comune.example.it>"
 username = "allerta"
 password_file = "$CREDENTIALS_DIRECTORY/smtp-password"
+[serve]
+listen = "127.0.0.1:{serve_port}"
+dlr_token = "dlr-token-1"
 "#,
         templates = repo.join("templates").display()
     );
@@ -446,6 +471,62 @@ password_file = "$CREDENTIALS_DIRECTORY/smtp-password"
         for d in [dir.path(), creds.as_path(), &dir.path().join("contacts")] {
             std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).expect("chmod");
         }
+    }
+    // `allerta serve` (allerta-serve.service): start, answer /healthz,
+    // /metrics and a delivery report, stop cleanly on SIGTERM.
+    let serve_trace = dir.path().join("trace-serve");
+    let mut cmd = if as_root {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "strace",
+        ]);
+        c
+    } else {
+        Command::new("strace")
+    };
+    let mut tracer = KillOnDrop(
+        cmd.args(["-f", "-qq", "-o"])
+            .arg(&serve_trace)
+            .arg(env!("CARGO_BIN_EXE_allerta"))
+            .arg("--config")
+            .arg(dir.path().join("allerta.toml"))
+            .arg("serve")
+            .current_dir(dir.path())
+            .env("CREDENTIALS_DIRECTORY", &creds)
+            .env("ALLERTA_LOG_FORMAT", "json")
+            .env("ALLERTA_LOG", "info")
+            .env_remove("ALLERTA_CONFIG")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start serve under strace"),
+    );
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(tracer.0.stdout.take().expect("stdout")),
+        &mut first,
+    )
+    .expect("serve says where it listens");
+    assert!(
+        first.contains("listening"),
+        "serve did not start: {first:?}"
+    );
+    for path in [
+        "/healthz".to_owned(),
+        "/metrics".to_owned(),
+        "/sms/dlr?token=dlr-token-1&d=1&t=x&status=1".to_owned(),
+    ] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", serve_port)).expect("connect serve");
+        std::io::Write::write_all(
+            &mut s,
+            format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes(),
+        )
+        .expect("request");
+        let mut reply = String::new();
+        let _ = std::io::Read::read_to_string(&mut s, &mut reply);
+        assert!(reply.starts_with("HTTP/1."), "{path}: {reply}");
     }
     let mut log = String::new();
     for (i, args) in [
@@ -491,8 +572,26 @@ password_file = "$CREDENTIALS_DIRECTORY/smtp-password"
         );
         log.push_str(&std::fs::read_to_string(&trace).expect("trace"));
     }
-    let _ = smtp.kill();
-    let _ = smtp.wait();
+    // SIGTERM to allerta itself (strace's child), as systemd stops it.
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", tracer.0.id()))
+        .expect("strace's children");
+    let pid = children.split_whitespace().next().expect("allerta's pid");
+    let killed = Command::new("kill")
+        .args(["-TERM", pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = tracer.0.wait().expect("serve stops");
+    assert!(
+        status.success(),
+        "serve did not stop cleanly on SIGTERM: {status:?}"
+    );
+    let serve_log = std::fs::read_to_string(&serve_trace).expect("serve trace");
+    let (serve_calls, serve_families) = traced(&serve_log);
+    assert!(
+        serve_calls.contains("accept4") || serve_calls.contains("accept"),
+        "{serve_calls:?}"
+    );
 
     let (calls, families) = traced(&log);
     assert!(
@@ -500,7 +599,11 @@ password_file = "$CREDENTIALS_DIRECTORY/smtp-password"
         "trace parsed: {calls:?}"
     );
     // execve is strace starting the binary; systemd does it before seccomp.
-    for service in ["allerta-resume.service", "allerta-check.service"] {
+    for (service, calls, families) in [
+        ("allerta-resume.service", &calls, &families),
+        ("allerta-check.service", &calls, &families),
+        ("allerta-serve.service", &serve_calls, &serve_families),
+    ] {
         let unit = unit_text(service);
         let allowed = allowed_syscalls(&unit);
         let blocked: Vec<&String> = calls.iter().filter(|c| !allowed.contains(*c)).collect();
@@ -512,7 +615,7 @@ password_file = "$CREDENTIALS_DIRECTORY/smtp-password"
             .iter()
             .flat_map(|l| l.split_whitespace())
             .collect();
-        for family in &families {
+        for family in families {
             assert!(
                 allowed_families.contains(&family.as_str()),
                 "{service}: socket family {family} not in RestrictAddressFamilies"
