@@ -5,6 +5,7 @@
 
 pub mod email;
 pub mod outbox;
+pub mod telegram;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -153,7 +154,7 @@ pub fn build(config: &Config, channel: ChannelId) -> Result<Arc<dyn Channel>, Bu
                 .ok_or_else(|| missing(channel))?;
             match c.transport {
                 TelegramTransport::Outbox => outbox(c.rate_per_second),
-                TelegramTransport::BotApi => not_here("bot-api", "Telegram issue"),
+                TelegramTransport::BotApi => Ok(Arc::new(telegram::Telegram::new(c)?)),
             }
         }
         ChannelId::Banner => {

@@ -2,6 +2,7 @@
 //! subcommand that turns raw arguments into a validated request and calls
 //! into the library. Only this module prints.
 
+mod bot;
 mod contacts;
 mod deliver;
 mod preview;
@@ -9,6 +10,7 @@ mod progress;
 mod resume;
 mod send;
 mod status;
+mod subscribers;
 mod templates;
 
 use std::io::IsTerminal;
@@ -62,6 +64,11 @@ enum Command {
     /// Check or list contacts
     #[command(subcommand)]
     Contacts(ContactsCommand),
+    /// Telegram bot subscribers: list, export, forget (erase)
+    #[command(subcommand)]
+    Subscribers(subscribers::SubscribersCommand),
+    /// Run the Telegram subscription bot (long polling; stops on SIGTERM)
+    Bot,
 }
 
 #[derive(Subcommand, Debug)]
@@ -161,6 +168,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Templates(TemplatesCommand::Check) => templates::check(&ctx),
         Command::Contacts(ContactsCommand::Check) => contacts::check(&ctx),
         Command::Contacts(ContactsCommand::List(a)) => contacts::list(&ctx, a.zone.as_deref()),
+        Command::Subscribers(c) => subscribers::run(&ctx, c),
+        Command::Bot => bot::run(&ctx).await,
     }
 }
 
