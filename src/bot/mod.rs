@@ -28,7 +28,7 @@ use teloxide::types::{
 use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
 
-use crate::channel::telegram::{ChatPacer, PER_CHAT_INTERVAL, parse_ack_data};
+use crate::channel::telegram::{ChatPacer, PER_CHAT_INTERVAL, error_text, parse_ack_data};
 use crate::config::Config;
 use crate::ledger::{Ledger, LedgerError};
 use texts::Lang;
@@ -48,7 +48,7 @@ pub enum BotError {
 /// What the bot needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Declared zones: (id, name), in config order.
+    /// Declared zones: (id, name), in id order.
     pub zones: Vec<(String, String)>,
     pub sender: String,
     pub admin_chats: Vec<i64>,
@@ -148,7 +148,7 @@ pub async fn run(
     };
     tracing::info!(%username, "bot started");
     if let Err(e) = api.set_my_commands(Command::menu()).await {
-        tracing::warn!(error = %e, "cannot set the command menu");
+        tracing::warn!(error = %error_text(&e), "cannot set the command menu");
     }
     for (id, _) in &settings.zones {
         if zone_data(id).len() > 64 {
@@ -180,7 +180,7 @@ async fn who_am_i(
             Ok(me) => return Ok(Some(me.username().to_owned())),
             Err(RequestError::Api(ApiError::InvalidToken)) => return Err(BotError::InvalidToken),
             Err(e) => {
-                tracing::warn!(error = %e, "Telegram not reachable yet");
+                tracing::warn!(error = %error_text(&e), "Telegram not reachable yet");
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
                     () = shutdown.cancelled() => return Ok(None),
@@ -243,7 +243,7 @@ impl Bot {
                         RequestError::RetryAfter(s) => s.duration(),
                         _ => backoff,
                     };
-                    tracing::warn!(error = %e, ?wait, "getUpdates failed");
+                    tracing::warn!(error = %error_text(&e), ?wait, "getUpdates failed");
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
@@ -444,7 +444,7 @@ impl Bot {
             request = request.text(answer);
         }
         if let Err(e) = request.await {
-            tracing::warn!(error = %e, "answerCallbackQuery failed");
+            tracing::warn!(error = %error_text(&e), "answerCallbackQuery failed");
         }
         Ok(())
     }
@@ -532,7 +532,7 @@ impl Bot {
                 Ok(_) => return,
                 Err(RequestError::RetryAfter(s)) => tokio::time::sleep(s.duration()).await,
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot answer a chat");
+                    tracing::warn!(error = %error_text(&e), "cannot answer a chat");
                     return;
                 }
             }
@@ -545,7 +545,7 @@ impl Bot {
             .edit_message_text(chat, message, text)
             .parse_mode(ParseMode::Html);
         if let Err(e) = request.await {
-            tracing::warn!(error = %e, "cannot edit a message");
+            tracing::warn!(error = %error_text(&e), "cannot edit a message");
         }
     }
 
@@ -556,7 +556,7 @@ impl Bot {
             .reply_markup(k);
         match request.await {
             Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot update the zone buttons"),
+            Err(e) => tracing::warn!(error = %error_text(&e), "cannot update the zone buttons"),
         }
     }
 }

@@ -58,6 +58,19 @@ pub fn client(config: &TelegramConfig) -> Result<Bot, BuildError> {
     Ok(Bot::with_client(token.expose(), http).set_api_url(url))
 }
 
+/// For readiness checks: getMe with the configured token (nothing is sent).
+/// Returns the bot's username.
+pub async fn reachable(config: &TelegramConfig) -> Result<String, String> {
+    let bot = client(config).map_err(|e| e.0)?;
+    match bot.get_me().await {
+        Ok(me) => Ok(format!("@{}", me.username())),
+        Err(RequestError::Api(ApiError::InvalidToken)) => {
+            Err("Telegram refused the bot token (401 Unauthorized)".into())
+        }
+        Err(e) => Err(error_text(&e)),
+    }
+}
+
 fn api_url(raw: &str) -> Result<reqwest::Url, BuildError> {
     let mut url = reqwest::Url::parse(raw.trim_end_matches('/'))
         .map_err(|e| BuildError(format!("channels.telegram.api_url `{raw}`: {e}")))?;
@@ -245,6 +258,36 @@ impl Telegram {
     }
 }
 
+/// A teloxide error as text that is safe to log and store: reqwest's own
+/// message names the request URL, which holds the bot token.
+pub fn error_text(error: &RequestError) -> String {
+    match error {
+        RequestError::Network(e) => network_error_text(e),
+        other => format!("Telegram: {other}"),
+    }
+}
+
+fn network_error_text(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out (the message may or may not have been delivered)"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let mut text = format!("Telegram: network: {what}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !s_text.contains("/bot") {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
 /// Maps a teloxide error to what the engine should do with the delivery.
 pub fn classify(error: RequestError) -> DeliveryError {
     match error {
@@ -256,7 +299,7 @@ pub fn classify(error: RequestError) -> DeliveryError {
         RequestError::MigrateToChatId(id) => DeliveryError::permanent(format!(
             "Telegram: the group became a supergroup with chat id {id}; update the address"
         )),
-        RequestError::Network(e) => DeliveryError::transient(format!("Telegram: network: {e}")),
+        RequestError::Network(e) => DeliveryError::transient(network_error_text(&e)),
         RequestError::Io(e) => DeliveryError::transient(format!("Telegram: I/O: {e}")),
         // Not Telegram's JSON (a proxy's error page, a 5xx): try again.
         RequestError::InvalidJson { raw, .. } => DeliveryError::transient(format!(
@@ -406,6 +449,30 @@ mod tests {
         pacer.wait("1").await;
         pacer.wait("1").await;
         assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn network_errors_never_show_the_token() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener); // nothing listens there any more
+        let error = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/bot123:SECRET/SendMessage"))
+            .send()
+            .await
+            .expect_err("connection refused");
+        assert!(
+            error.to_string().contains("SECRET"),
+            "reqwest shows the URL"
+        );
+        let e = RequestError::Network(std::sync::Arc::new(error));
+        let text = error_text(&e);
+        assert!(!text.contains("SECRET"), "{text}");
+        assert!(text.contains("cannot connect"), "{text}");
+        let DeliveryError::Transient { reason, .. } = classify(e) else {
+            panic!("a refused connection is transient");
+        };
+        assert!(!reason.contains("SECRET"), "{reason}");
     }
 
     #[test]
