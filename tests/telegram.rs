@@ -201,6 +201,7 @@ fn paced_fan_out_to_150_chats_with_one_blocked_provokes_no_429() {
         .map(|c| c["t"].as_f64().expect("t"))
         .collect();
     let span = times.last().expect("last") - times.first().expect("first");
+    eprintln!("150 deliveries at 25/s: {elapsed:?} end to end, first to last send {span:.2} s");
     assert!(
         span >= 5.5,
         "messages arrived in a burst: {span:.2} s for 149"
@@ -660,8 +661,55 @@ fn the_bot_subscribes_records_acknowledgements_stops_and_erases() {
         ["1"]
     );
 
+    // Another citizen: /lingua → English, then blocks the bot.
+    enqueue(
+        port,
+        json!({ "message": { "chat_id": 77, "text": "/start" } }),
+    );
+    nth_reply(port, 77, 1);
+    enqueue(
+        port,
+        json!({ "message": { "chat_id": 77, "text": "/lingua" } }),
+    );
+    let choice = nth_reply(port, 77, 2);
+    assert!(
+        choice["params"]["reply_markup"]
+            .to_string()
+            .contains("lang:en")
+    );
+    let choice_id = choice["message_id"].as_i64().expect("message id");
+    enqueue(
+        port,
+        json!({ "callback": { "chat_id": 77, "data": "lang:en", "message_id": choice_id } }),
+    );
+    wait_for("the language to be stored", Duration::from_secs(15), || {
+        (p.sql("SELECT language FROM subscribers WHERE chat_id = '77'") == ["en"]).then_some(())
+    });
+    enqueue(
+        port,
+        json!({ "message": { "chat_id": 77, "text": "/stato" } }),
+    );
+    let stato = nth_reply(port, 77, 3);
+    assert!(
+        stato["params"]["text"]
+            .as_str()
+            .expect("text")
+            .contains("Subscription"),
+        "{stato}"
+    );
+    enqueue(
+        port,
+        json!({ "my_chat_member": { "chat_id": 77, "status": "kicked" } }),
+    );
+    wait_for(
+        "the blocked subscriber to be deactivated",
+        Duration::from_secs(15),
+        || (p.sql("SELECT active FROM subscribers WHERE chat_id = '77'") == ["0"]).then_some(()),
+    );
+
     // SIGTERM: clean exit, and the handled updates are confirmed.
     let (code, took) = bot.terminate();
+    eprintln!("the bot stopped {took:?} after SIGTERM");
     assert_eq!(code, Some(0));
     assert!(took < Duration::from_secs(10), "{took:?}");
     assert_eq!(
