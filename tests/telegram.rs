@@ -267,6 +267,13 @@ fn a_forced_429_is_waited_out_for_retry_after_then_retried() {
         1,
         "the refused message is retried once"
     );
+    for pair in all[1..].windows(2) {
+        let gap = pair[1]["t"].as_f64().expect("t") - pair[0]["t"].as_f64().expect("t");
+        assert!(
+            gap >= 0.2,
+            "sends left in a burst when the pause ended ({gap:.3} s apart at 4/s)"
+        );
+    }
     assert_eq!(
         p.sql(&format!(
             "SELECT attempts FROM deliveries WHERE address = '{chat}'"

@@ -3,10 +3,12 @@
 //! "✅ Ricevuto" button on direct messages so citizens can acknowledge.
 //!
 //! Pacing: the engine paces the whole channel evenly at `rate_per_second`;
-//! this file adds Telegram's per-chat limit (1 message per second) and, after
-//! a 429, holds every send until `retry_after` has passed, so Telegram never
-//! has to push back twice. teloxide's `Throttle` adaptor is not used: it
-//! sends a second's worth of messages at once and provokes 429s.
+//! this file adds Telegram's per-chat limit (1 message per second) and its
+//! own even slots at the same rate, which a 429 pushes back by `retry_after`:
+//! after the pause the waiting sends leave one slot apart again instead of
+//! all at once, so Telegram never has to push back twice. teloxide's
+//! `Throttle` adaptor is not used: it sends a second's worth of messages at
+//! once and provokes 429s.
 //!
 //! Errors are mapped right here: 429 → transient with `retry_after`; blocked
 //! or deactivated user → permanent, recipient gone (the engine deactivates
@@ -163,21 +165,38 @@ impl ChatPacer {
     }
 }
 
-/// After a 429 every send waits until Telegram's `retry_after` has passed.
-#[derive(Default)]
-struct Hold(Mutex<Option<Instant>>);
+/// Even slots at the channel's rate that a 429 can push back: after
+/// `retry_after` the sends that waited leave one interval apart, not in a
+/// burst. In series with the engine's pacer at the same rate it costs
+/// nothing in normal operation and evens out scheduling jitter.
+struct Slots {
+    interval: Duration,
+    next: Mutex<Option<Instant>>,
+}
 
-impl Hold {
-    fn until(&self, at: Instant) {
-        let mut hold = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        *hold = Some(hold.map_or(at, |h| h.max(at)));
+impl Slots {
+    fn new(per_second: f64) -> Self {
+        Self {
+            interval: Duration::from_secs_f64(1.0 / per_second),
+            next: Mutex::new(None),
+        }
     }
 
     async fn wait(&self) {
-        let at = *self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(at) = at {
-            tokio::time::sleep_until(at).await;
-        }
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let slot = next.map_or(now, |n| n.max(now));
+            *next = Some(slot + self.interval);
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+
+    /// Telegram said "retry after": no slot before `at`.
+    fn hold_until(&self, at: Instant) {
+        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        *next = Some(next.map_or(at, |n| n.max(at)));
     }
 }
 
@@ -187,18 +206,19 @@ pub struct Telegram {
     broadcast_chat: Option<String>,
     rate: f64,
     chats: ChatPacer,
-    hold: Hold,
+    slots: Slots,
 }
 
 impl Telegram {
     pub fn new(config: &TelegramConfig) -> Result<Self, BuildError> {
+        let rate = config.rate_per_second.unwrap_or(DEFAULT_RATE);
         Ok(Self {
             bot: client(config)?,
             api_url: config.api_url.clone(),
             broadcast_chat: config.broadcast_chat.clone(),
-            rate: config.rate_per_second.unwrap_or(DEFAULT_RATE),
+            rate,
             chats: ChatPacer::new(PER_CHAT_INTERVAL),
-            hold: Hold::default(),
+            slots: Slots::new(rate),
         })
     }
 
@@ -217,8 +237,10 @@ impl Telegram {
             )));
         }
         let to = recipient(&m.delivery.address).map_err(DeliveryError::permanent)?;
-        self.hold.wait().await;
+        // The chat's second first, then a channel slot: a message that
+        // waited for its chat must not take a slot and then leave late.
         self.chats.wait(&m.delivery.address).await;
+        self.slots.wait().await;
         let mut request = self
             .bot
             .send_message(to, m.content.text.clone())
@@ -250,7 +272,7 @@ impl Telegram {
                     ..
                 } = &error
                 {
-                    self.hold.until(Instant::now() + *wait);
+                    self.slots.hold_until(Instant::now() + *wait);
                 }
                 Err(error)
             }
@@ -473,6 +495,32 @@ mod tests {
             panic!("a refused connection is transient");
         };
         assert!(!reason.contains("SECRET"), "{reason}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_429_waiting_sends_leave_one_slot_apart() {
+        let slots = std::sync::Arc::new(Slots::new(10.0));
+        let start = Instant::now();
+        slots.wait().await;
+        slots.hold_until(start + Duration::from_secs(2));
+        let mut waiters = Vec::new();
+        for _ in 0..3 {
+            let slots = slots.clone();
+            waiters.push(tokio::spawn(async move {
+                slots.wait().await;
+                start.elapsed()
+            }));
+        }
+        let mut times = Vec::new();
+        for w in waiters {
+            times.push(w.await.expect("waiter"));
+        }
+        times.sort();
+        assert_eq!(
+            times,
+            [2000, 2100, 2200].map(Duration::from_millis),
+            "no burst when the hold ends"
+        );
     }
 
     #[test]

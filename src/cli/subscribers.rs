@@ -46,7 +46,7 @@ pub fn run(ctx: &Ctx, command: SubscribersCommand) -> Result<(), Error> {
     let ledger = Ledger::open(&ctx.config.general.database)?;
     match command {
         SubscribersCommand::List => list(ctx, &ledger),
-        SubscribersCommand::Export(args) => export(ctx, &ledger, args),
+        SubscribersCommand::Export(args) => export(&ledger, args),
         SubscribersCommand::Forget(args) => forget(ctx, &ledger, args),
     }
 }
@@ -80,7 +80,8 @@ fn list(ctx: &Ctx, ledger: &Ledger) -> Result<(), Error> {
     Ok(())
 }
 
-fn export(ctx: &Ctx, ledger: &Ledger, args: ExportArgs) -> Result<(), Error> {
+/// Always JSON or CSV on stdout, whatever `--json` says: it is an export.
+fn export(ledger: &Ledger, args: ExportArgs) -> Result<(), Error> {
     let conn = ledger.conn();
     if let Some(chat) = &args.chat {
         let chat = ChatId::parse(chat).map_err(Error::Input)?;
@@ -129,7 +130,6 @@ fn export(ctx: &Ctx, ledger: &Ledger, args: ExportArgs) -> Result<(), Error> {
             w.flush().map_err(|e| Error::Runtime(e.to_string()))?;
         }
     }
-    let _ = ctx;
     Ok(())
 }
 
