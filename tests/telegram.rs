@@ -209,6 +209,40 @@ fn paced_fan_out_to_150_chats_with_one_blocked_provokes_no_429() {
 }
 
 #[test]
+fn unknown_chats_and_deactivated_users_fail_at_once() {
+    let server = telegram_server(&[]);
+    let p = project(server.port, "");
+    telegram_contacts(&p, 2);
+    add_subscriber(&p, "555000222", "centro");
+    http(
+        server.port,
+        "POST",
+        "/_test/config",
+        Some(&json!({ "not_found": ["100000001"], "deactivated": ["555000222"] })),
+    );
+    let (code, doc, err) = run(&p, &meteo(&[]));
+    assert_eq!(code, 3, "{err}");
+    let t = &doc["channels"]["telegram"];
+    assert_eq!(
+        (t["sent"].as_u64(), t["failed"].as_u64()),
+        (Some(1), Some(2)),
+        "{doc}"
+    );
+    assert_eq!(
+        p.sql("SELECT attempts || ' ' || last_error FROM deliveries WHERE state = 'failed' ORDER BY address"),
+        [
+            "1 Telegram: Bad Request: chat not found",
+            "1 Telegram: Forbidden: user is deactivated"
+        ],
+        "permanent: no retry"
+    );
+    assert_eq!(
+        p.sql("SELECT active FROM subscribers WHERE chat_id = '555000222'"),
+        ["0"]
+    );
+}
+
+#[test]
 fn every_direct_message_has_an_ack_button_bound_to_its_delivery() {
     let server = telegram_server(&[]);
     let p = project(server.port, "");

@@ -285,6 +285,7 @@ impl Telegram {
 pub fn error_text(error: &RequestError) -> String {
     match error {
         RequestError::Network(e) => network_error_text(e),
+        RequestError::Api(api) => format!("Telegram: {api}"),
         other => format!("Telegram: {other}"),
     }
 }
