@@ -67,8 +67,7 @@ max_backoff = "1s"
 
     /// Writes `contacts/<name>` with the standard header and these rows.
     pub fn contacts(&self, name: &str, rows: &[String]) {
-        let mut text =
-            String::from("id,name,phone,email,telegram_chat_id,zones,groups,language,channels\n");
+        let mut text = String::from("id,name,phone,email,telegram_chat_id,zones,groups,language,channels\n");
         for r in rows {
             text.push_str(r);
             text.push('\n');
@@ -103,9 +102,8 @@ max_backoff = "1s"
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let (code, out, err) = self.run(&all);
-        let value = serde_json::from_str(&out).unwrap_or_else(|e| {
-            panic!("stdout is not one JSON document ({e}):\n{out}\nstderr:\n{err}")
-        });
+        let value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{out}\nstderr:\n{err}"));
         (code, value, err)
     }
 
@@ -159,14 +157,10 @@ pub fn start_server(mut command: Command) -> Server {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start {command:?}: {e} (run .ci/run to install the test servers)")
-        });
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e} (run .ci/run to install the test servers)"));
     let stdout = child.stdout.take().expect("piped stdout");
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read READY line");
+    BufReader::new(stdout).read_line(&mut line).expect("read READY line");
     let port = line
         .trim()
         .strip_prefix("READY ")
@@ -200,11 +194,6 @@ pub fn maildir_messages(maildir: &Path) -> Vec<String> {
 /// `n` contacts `c1..cn` in zone centro with phone, email and chat id.
 pub fn synthetic_rows(n: usize, domain: &str) -> Vec<String> {
     (1..=n)
-        .map(|i| {
-            format!(
-                "c{i},Persona {i},+39 333 {i:07},user{i}@{domain},{},centro,cittadini,it,",
-                100_000_000 + i
-            )
-        })
+        .map(|i| format!("c{i},Persona {i},+39 333 {i:07},user{i}@{domain},{},centro,cittadini,it,", 100_000_000 + i))
         .collect()
 }
