@@ -523,6 +523,7 @@ fn the_bot_subscribes_records_acknowledgements_stops_and_erases() {
         (!calls(port, "getUpdates").is_empty()).then_some(())
     });
     assert!(!calls(port, "getMe").is_empty());
+    assert!(!calls(port, "deleteWebhook").is_empty());
 
     // /start: welcome, privacy line, zone buttons; subscriber stored.
     enqueue(

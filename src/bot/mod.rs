@@ -88,6 +88,10 @@ pub async fn run(
         return Ok(());
     };
     tracing::info!(%username, "bot started");
+    // Long polling does not work while a webhook is set (409 Conflict).
+    if let Err(e) = api.delete_webhook().await {
+        tracing::warn!(error = %error_text(&e), "cannot remove a webhook");
+    }
     if let Err(e) = api.set_my_commands(Command::menu()).await {
         tracing::warn!(error = %error_text(&e), "cannot set the command menu");
     }
