@@ -14,12 +14,14 @@
 //! - [`audience`]: who an alert is for (zones, groups, all).
 //! - [`ledger`]: SQLite: migrations, plan, claim, record, summaries, audit.
 //! - [`dispatch`]: the engine: lanes per channel, retry policy, pacing.
-//! - [`channel`]: the `Channel` trait and its transports (outbox, email…).
 //! - [`web`]: public web files: banner.json/html, widget, CAP 1.2, Atom feed.
 //! - [`serve`]: `allerta serve`: SMS delivery reports, health, metrics.
+//! - [`channel`]: the `Channel` trait and its transports (outbox, email, telegram…).
+//! - [`bot`]: the Telegram subscription bot (subscribers, acknowledgements).
 //! - [`error`]: the error type that knows its exit code.
 
 pub mod audience;
+pub mod bot;
 pub mod channel;
 pub mod cli;
 pub mod config;

@@ -2,6 +2,7 @@
 //! subcommand that turns raw arguments into a validated request and calls
 //! into the library. Only this module prints.
 
+mod bot;
 mod cancel;
 mod contacts;
 mod deliver;
@@ -12,6 +13,7 @@ mod send;
 mod serve;
 mod sms_status;
 mod status;
+mod subscribers;
 mod templates;
 mod update;
 
@@ -72,6 +74,11 @@ enum Command {
     /// Check or list contacts
     #[command(subcommand)]
     Contacts(ContactsCommand),
+    /// Telegram bot subscribers: list, export, forget (erase)
+    #[command(subcommand)]
+    Subscribers(subscribers::SubscribersCommand),
+    /// Run the Telegram subscription bot (long polling; stops on SIGTERM)
+    Bot,
 }
 
 #[derive(Subcommand, Debug)]
@@ -178,6 +185,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Templates(TemplatesCommand::Check) => templates::check(&ctx),
         Command::Contacts(ContactsCommand::Check) => contacts::check(&ctx),
         Command::Contacts(ContactsCommand::List(a)) => contacts::list(&ctx, a.zone.as_deref()),
+        Command::Subscribers(c) => subscribers::run(&ctx, c),
+        Command::Bot => bot::run(&ctx).await,
     }
 }
 
