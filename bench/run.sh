@@ -6,7 +6,7 @@
 # For each N it generates N synthetic contacts (zone `centro`, group `bench`,
 # one email each) and runs the release binary twice:
 #   outbox  email channel on the outbox transport: engine + SQLite ledger alone
-#   smtp    email channel over SMTP (8 connections, no rate limit) to
+#   smtp    email channel over SMTP ($BENCH_SMTP_CONNECTIONS connections, default 32, no rate limit) to
 #           bench/smtp-sink, a fast counting SMTP sink on 127.0.0.1
 # and prints wall time, deliveries/s, peak RSS (/usr/bin/time -v) and (smtp)
 # the time from command start to the first MAIL at the sink of each run.
@@ -159,7 +159,7 @@ EOF
         else
             echo 'transport = "smtp"'
             echo "url = \"smtp://127.0.0.1:$port\""
-            echo 'max_connections = 8'
+            echo "max_connections = ${BENCH_SMTP_CONNECTIONS:-32}"
         fi
         cat <<'EOF'
 from = "Protezione Civile <protezionecivile@comune.example.it>"

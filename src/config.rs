@@ -192,6 +192,8 @@ pub struct Telegram {
     pub token: Option<Secret>,
     pub broadcast_chat: Option<String>,
     pub rate_per_second: Option<f64>,
+    /// Chats allowed to ask the bot for `/ultima` (status of the latest alert).
+    pub admin_chats: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -355,6 +357,8 @@ struct RawTelegram {
     token_file: Option<PathBuf>,
     broadcast_chat: Option<String>,
     rate_per_second: Option<f64>,
+    #[serde(default)]
+    admin_chats: Vec<i64>,
 }
 
 #[derive(Deserialize)]
@@ -577,6 +581,7 @@ impl Config {
                 token,
                 broadcast_chat: t.broadcast_chat,
                 rate_per_second: rate("channels.telegram.rate_per_second", t.rate_per_second)?,
+                admin_chats: t.admin_chats,
             });
         }
         if let Some(s) = raw.channels.sms {

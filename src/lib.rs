@@ -14,13 +14,15 @@
 //! - [`audience`]: who an alert is for (zones, groups, all).
 //! - [`ledger`]: SQLite: migrations, plan, claim, record, summaries, audit.
 //! - [`dispatch`]: the engine: lanes per channel, retry policy, pacing.
-//! - [`channel`]: the `Channel` trait and its transports (outbox, email…).
-//! - [`check`]: readiness probes for `allerta check` (database, channels).
 //! - [`web`]: public web files: banner.json/html, widget, CAP 1.2, Atom feed.
 //! - [`serve`]: `allerta serve`: SMS delivery reports, health, metrics.
+//! - [`channel`]: the `Channel` trait and its transports (outbox, email, telegram…).
+//! - [`check`]: readiness probes for `allerta check` (database, channels).
+//! - [`bot`]: the Telegram subscription bot (subscribers, acknowledgements).
 //! - [`error`]: the error type that knows its exit code.
 
 pub mod audience;
+pub mod bot;
 pub mod channel;
 pub mod check;
 pub mod cli;

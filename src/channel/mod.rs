@@ -7,6 +7,7 @@ pub mod banner;
 pub mod email;
 pub mod outbox;
 pub mod sms;
+pub mod telegram;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -118,11 +119,6 @@ pub fn build(config: &Config, channel: ChannelId) -> Result<Arc<dyn Channel>, Bu
             rate,
         )?))
     };
-    let not_here = |transport: &str, issue: &str| {
-        Err(BuildError(format!(
-            "channels.{channel}.transport = \"{transport}\" is not implemented in this version yet ({issue}); use transport = \"outbox\""
-        )))
-    };
     match channel {
         ChannelId::Email => {
             let c = config
@@ -158,7 +154,7 @@ pub fn build(config: &Config, channel: ChannelId) -> Result<Arc<dyn Channel>, Bu
                 .ok_or_else(|| missing(channel))?;
             match c.transport {
                 TelegramTransport::Outbox => outbox(c.rate_per_second),
-                TelegramTransport::BotApi => not_here("bot-api", "Telegram issue"),
+                TelegramTransport::BotApi => Ok(Arc::new(telegram::Telegram::new(c)?)),
             }
         }
         ChannelId::Banner => {

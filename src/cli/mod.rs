@@ -2,6 +2,7 @@
 //! subcommand that turns raw arguments into a validated request and calls
 //! into the library. Only this module prints.
 
+mod bot;
 mod cancel;
 mod check;
 mod contacts;
@@ -14,6 +15,7 @@ mod send;
 mod serve;
 mod sms_status;
 mod status;
+mod subscribers;
 mod templates;
 mod update;
 
@@ -86,6 +88,11 @@ enum Command {
     /// Generate man pages or shell completions (for packagers)
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCommand),
+    /// Telegram bot subscribers: list, export, forget (erase)
+    #[command(subcommand)]
+    Subscribers(subscribers::SubscribersCommand),
+    /// Run the Telegram subscription bot (long polling; stops on SIGTERM)
+    Bot,
 }
 
 #[derive(Subcommand, Debug)]
@@ -217,6 +224,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Contacts(ContactsCommand::Check) => contacts::check(&ctx),
         Command::Contacts(ContactsCommand::List(a)) => contacts::list(&ctx, a.zone.as_deref()),
         Command::Check | Command::Generate(_) => Ok(()), // handled above
+        Command::Subscribers(c) => subscribers::run(&ctx, c),
+        Command::Bot => bot::run(&ctx).await,
     }
 }
 
