@@ -654,3 +654,64 @@ fn check_finds_the_real_allerta_serve_at_the_dlr_url() {
     );
     assert!(!out.contains("dlr-T0ken"), "DLR token printed");
 }
+
+const TELEGRAM_TOKEN: &str = "123456:TEST-token";
+
+fn telegram_server() -> common::Server {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/telegram_server.py");
+    let mut c = Command::new("/usr/bin/python3");
+    c.arg(script)
+        .args(["--port", "0", "--token", TELEGRAM_TOKEN]);
+    common::start_server(c)
+}
+
+#[test]
+fn check_calls_getme_on_the_bot_api_and_fails_naming_telegram_on_a_bad_token_or_no_server() {
+    let server = telegram_server();
+    let p = project(&format!(
+        "[channels.telegram]\ntransport = \"bot-api\"\napi_url = \"http://127.0.0.1:{}\"\ntoken_file = \"telegram.token\"\n",
+        server.port
+    ));
+    p.write("telegram.token", &format!("{TELEGRAM_TOKEN}\n"));
+    let (code, out, err) = check(&p, PASSWORD, false);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let tg = line(&out, "telegram");
+    assert!(tg.starts_with("ok") && tg.contains("getMe: @"), "{tg}");
+    assert!(
+        !out.contains(TELEGRAM_TOKEN) && !err.contains(TELEGRAM_TOKEN),
+        "token printed"
+    );
+
+    let wrong = "654321:WRONG-token";
+    p.write("telegram.token", &format!("{wrong}\n"));
+    let (code, out, err) = check(&p, PASSWORD, false);
+    assert_eq!(code, 1, "{out}");
+    let tg = line(&out, "telegram");
+    assert!(
+        tg.starts_with("FAIL") && tg.contains("refused the bot token"),
+        "{tg}"
+    );
+    assert!(tg.contains("fix: check the bot token"), "{tg}");
+    assert!(
+        !out.contains(wrong) && !err.contains(wrong),
+        "token printed"
+    );
+
+    p.write("telegram.token", &format!("{TELEGRAM_TOKEN}\n"));
+    drop(server);
+    let (code, out, err) = check(&p, PASSWORD, false);
+    assert_eq!(code, 1, "{out}");
+    let tg = line(&out, "telegram");
+    assert!(
+        tg.starts_with("FAIL") && tg.contains("cannot connect"),
+        "{tg}"
+    );
+    assert!(
+        tg.contains("fix: check that this host reaches channels.telegram.api_url"),
+        "{tg}"
+    );
+    assert!(
+        !out.contains(TELEGRAM_TOKEN) && !err.contains(TELEGRAM_TOKEN),
+        "token printed"
+    );
+}

@@ -1,6 +1,7 @@
-//! One readiness probe per channel transport. Adding a transport's probe is
-//! one match arm here plus its own file (like `smtp.rs`): the probe connects
-//! and authenticates the way the transport will, and sends nothing.
+//! One readiness probe per channel transport: one match arm here, the probe
+//! in its own file (`smtp.rs`, `kannel.rs`, …) or in the transport itself.
+//! Each connects and authenticates the way the transport will, and sends
+//! nothing.
 
 use super::{Item, kannel, sms_http, smtp};
 use crate::config::{BannerTransport, Config, EmailTransport, SmsTransport, TelegramTransport};
@@ -57,8 +58,8 @@ pub async fn channel(config: &Config, channel: ChannelId) -> Item {
             Some(sms) if sms.transport == SmsTransport::Http => sms_http::probe(sms).await,
             _ => not_configured(channel),
         },
-        ChannelId::Telegram => match c.telegram.as_ref().map(|t| t.transport) {
-            Some(TelegramTransport::BotApi) => not_in_this_build(channel, "bot-api"),
+        ChannelId::Telegram => match c.telegram.as_ref() {
+            Some(t) if t.transport == TelegramTransport::BotApi => telegram(t).await,
             _ => not_configured(channel),
         },
         ChannelId::Banner => match c.banner.as_ref() {
@@ -78,14 +79,27 @@ pub async fn channel(config: &Config, channel: ChannelId) -> Item {
     }
 }
 
-fn not_in_this_build(channel: ChannelId, transport: &str) -> Item {
-    Item::fail(
-        channel.to_string(),
-        format!("probe for {transport} not available in this build"),
-        format!(
-            "use an allerta build whose check supports channels.{channel}.transport = \"{transport}\", or set transport = \"outbox\" to train without reaching anyone"
+/// getMe with the configured token, through the channel's own client.
+async fn telegram(config: &crate::config::Telegram) -> Item {
+    match crate::channel::telegram::reachable(config).await {
+        Ok(bot) => Item::ok(
+            "telegram",
+            format!(
+                "{}: token accepted (getMe: {bot}), nothing sent",
+                config.api_url
+            ),
         ),
-    )
+        Err(e) if e.contains("refused the bot token") => Item::fail(
+            "telegram",
+            format!("{}: {e}", config.api_url),
+            "check the bot token from @BotFather (channels.telegram.token_file / token_env; Debian install: /etc/allerta/credentials/telegram-token)",
+        ),
+        Err(e) => Item::fail(
+            "telegram",
+            format!("{}: {e}", config.api_url),
+            "check that this host reaches channels.telegram.api_url (proxy, firewall, DNS)",
+        ),
+    }
 }
 
 fn not_configured(channel: ChannelId) -> Item {
@@ -94,24 +108,4 @@ fn not_configured(channel: ChannelId) -> Item {
         format!("[channels.{channel}] is missing"),
         format!("add a [channels.{channel}] section to the configuration"),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_transport_without_a_probe_fails_and_says_so() {
-        let item = not_in_this_build(ChannelId::Telegram, "bot-api");
-        assert!(!item.ok);
-        assert_eq!(item.item, "telegram");
-        assert!(
-            item.detail
-                .contains("probe for bot-api not available in this build")
-        );
-        assert!(
-            item.fix
-                .is_some_and(|f| f.contains("transport = \"outbox\""))
-        );
-    }
 }
