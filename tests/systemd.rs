@@ -6,6 +6,7 @@
 //! Needs `systemd-analyze` (Debian's systemd package). Outside CI a machine
 //! without it skips with a note; under CI (`CI` set) its absence fails.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -356,10 +357,151 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Runs the real binary under strace for the work the units do (check with
-/// an SMTP login, a drill, resume) and checks that every syscall it made is
-/// allowed by the units' SystemCallFilter= and every socket family by
-/// RestrictAddressFamilies= — a blocked syscall kills the service (SIGSYS).
+/// Is this process root? (The units run allerta as an unprivileged user.)
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `allerta --config CONFIG ARGS` under `strace -f`, as `nobody` when we
+/// are root (like `User=allerta`: as root SQLite would also fchown() its
+/// WAL files, which a service never does), with the credentials directory
+/// and JSON logs as the units set them.
+fn under_strace(ctx: &TraceCtx, trace: &Path, args: &[&str]) -> Command {
+    let mut cmd = if ctx.as_root {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "strace",
+        ]);
+        c
+    } else {
+        Command::new("strace")
+    };
+    cmd.args(["-f", "-qq", "-o"])
+        .arg(trace)
+        .arg(env!("CARGO_BIN_EXE_allerta"))
+        .arg("--config")
+        .arg(&ctx.config)
+        .args(args)
+        .current_dir(&ctx.dir)
+        .env("CREDENTIALS_DIRECTORY", &ctx.creds)
+        .env("ALLERTA_LOG_FORMAT", "json")
+        .env("ALLERTA_LOG", "info")
+        .env_remove("ALLERTA_CONFIG");
+    cmd
+}
+
+struct TraceCtx {
+    as_root: bool,
+    dir: PathBuf,
+    config: PathBuf,
+    creds: PathBuf,
+}
+
+/// Starts a daemon under strace and waits for its first stdout line (or,
+/// for one that prints nothing, returns at once).
+fn start_traced(ctx: &TraceCtx, trace: &Path, args: &[&str], wait_line: bool) -> KillOnDrop {
+    let mut child = KillOnDrop(
+        under_strace(ctx, trace, args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start a daemon under strace"),
+    );
+    if wait_line {
+        let mut first = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.0.stdout.take().expect("stdout")),
+            &mut first,
+        )
+        .expect("the daemon's first line");
+        assert!(!first.is_empty(), "allerta {args:?} did not start");
+    }
+    child
+}
+
+/// SIGTERM to the traced allerta (strace's child), as systemd stops a
+/// unit; asserts a clean exit and returns the syscalls and socket families.
+fn stop_traced(
+    mut tracer: KillOnDrop,
+    trace: &Path,
+    what: &str,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let pid = tracer.0.id();
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .expect("strace's children");
+    let child = children.split_whitespace().next().expect("allerta's pid");
+    let killed = Command::new("kill")
+        .args(["-TERM", child])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = tracer.0.wait().expect("the daemon stops");
+    assert!(
+        status.success(),
+        "{what} did not stop cleanly on SIGTERM: {status:?}"
+    );
+    traced(&std::fs::read_to_string(trace).expect("trace"))
+}
+
+/// One HTTP/1.0 request on loopback; the whole reply.
+fn http(port: u16, method: &str, path: &str, body: &str) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    std::io::Write::write_all(
+        &mut s,
+        format!(
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .expect("request");
+    let mut reply = String::new();
+    let _ = std::io::Read::read_to_string(&mut s, &mut reply);
+    reply
+}
+
+/// A test server printing `READY <port>`, killed at the end of the test.
+fn ready_server(mut command: Command) -> (KillOnDrop, u16) {
+    let mut child = KillOnDrop(
+        command
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start a test server"),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.0.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("READY line");
+    let port = line
+        .trim()
+        .strip_prefix("READY ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("not READY: {line:?}"));
+    (child, port)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+const TELEGRAM_TOKEN: &str = "123456:TEST-token";
+
+/// Runs the real binary under strace for the work the units do — check
+/// (SMTP login, getMe), a drill and resume (resume and check units), `serve`
+/// answering requests (serve unit) and `bot` answering /start (bot unit),
+/// the daemons stopped with SIGTERM — and checks that every syscall made is
+/// allowed by the unit's SystemCallFilter= and every socket family by its
+/// RestrictAddressFamilies=: a blocked syscall kills the service (SIGSYS).
 #[test]
 fn the_units_seccomp_filter_allows_every_syscall_allerta_makes() {
     if !have_systemd_analyze() {
@@ -377,12 +519,11 @@ fn the_units_seccomp_filter_allows_every_syscall_allerta_makes() {
         eprintln!("note: strace not found, skipping");
         return;
     }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("temp dir");
-    let maildir = dir.path().join("mail");
-    let server = {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/smtp_server.py");
+    let (_smtp, smtp_port) = ready_server({
         let mut c = Command::new("/usr/bin/python3");
-        c.arg(script)
+        c.arg(repo.join("tests/servers/smtp_server.py"))
             .args([
                 "--host",
                 "127.0.0.1",
@@ -392,29 +533,20 @@ fn the_units_seccomp_filter_allows_every_syscall_allerta_makes() {
                 "allerta:pw",
                 "--maildir",
             ])
-            .arg(&maildir)
-            .stdout(std::process::Stdio::piped());
-        let mut child = c.spawn().expect("start smtp server");
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
-            &mut line,
-        )
-        .expect("READY line");
-        let port: u16 = line
-            .trim()
-            .strip_prefix("READY ")
-            .and_then(|p| p.parse().ok())
-            .expect("port");
-        (child, port)
-    };
-    let (smtp, port) = server;
-    let _smtp = KillOnDrop(smtp);
-    let serve_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+            .arg(dir.path().join("mail"));
+        c
+    });
+    let (_telegram, tg_port) = ready_server({
+        let mut c = Command::new("/usr/bin/python3");
+        c.arg(repo.join("tests/servers/telegram_server.py")).args([
+            "--port",
+            "0",
+            "--token",
+            TELEGRAM_TOKEN,
+        ]);
+        c
+    });
+    let serve_port = free_port();
     std::fs::create_dir_all(dir.path().join("contacts")).expect("contacts");
     std::fs::copy(
         repo.join("contacts/personale.csv"),
@@ -445,10 +577,14 @@ audience = ["group:esercitazione"]
 transport = "outbox"
 [channels.email]
 transport = "smtp"
-url = "smtp://127.0.0.1:{port}"
+url = "smtp://127.0.0.1:{smtp_port}"
 from = "PC <pc@comune.example.it>"
 username = "allerta"
 password_file = "$CREDENTIALS_DIRECTORY/smtp-password"
+[channels.telegram]
+transport = "bot-api"
+api_url = "http://127.0.0.1:{tg_port}"
+token_file = "$CREDENTIALS_DIRECTORY/telegram-token"
 [serve]
 listen = "127.0.0.1:{serve_port}"
 dlr_token = "dlr-token-1"
@@ -459,76 +595,34 @@ dlr_token = "dlr-token-1"
     let creds = dir.path().join("credentials");
     std::fs::create_dir_all(&creds).expect("credentials");
     std::fs::write(creds.join("smtp-password"), "pw\n").expect("credential");
-
-    // Run as an unprivileged user like the units (User=allerta): as root,
-    // SQLite would also fchown() its WAL files, which a service never does.
-    let as_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if as_root {
+    std::fs::write(creds.join("telegram-token"), format!("{TELEGRAM_TOKEN}\n"))
+        .expect("credential");
+    let ctx = TraceCtx {
+        as_root: running_as_root(),
+        dir: dir.path().to_owned(),
+        config: dir.path().join("allerta.toml"),
+        creds: creds.clone(),
+    };
+    if ctx.as_root {
         use std::os::unix::fs::PermissionsExt;
         for d in [dir.path(), creds.as_path(), &dir.path().join("contacts")] {
             std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).expect("chmod");
         }
     }
-    // `allerta serve` (allerta-serve.service): start, answer /healthz,
-    // /metrics and a delivery report, stop cleanly on SIGTERM.
+
+    // allerta serve, kept running while check looks for it.
     let serve_trace = dir.path().join("trace-serve");
-    let mut cmd = if as_root {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            "strace",
-        ]);
-        c
-    } else {
-        Command::new("strace")
-    };
-    let mut tracer = KillOnDrop(
-        cmd.args(["-f", "-qq", "-o"])
-            .arg(&serve_trace)
-            .arg(env!("CARGO_BIN_EXE_allerta"))
-            .arg("--config")
-            .arg(dir.path().join("allerta.toml"))
-            .arg("serve")
-            .current_dir(dir.path())
-            .env("CREDENTIALS_DIRECTORY", &creds)
-            .env("ALLERTA_LOG_FORMAT", "json")
-            .env("ALLERTA_LOG", "info")
-            .env_remove("ALLERTA_CONFIG")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("start serve under strace"),
-    );
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(tracer.0.stdout.take().expect("stdout")),
-        &mut first,
-    )
-    .expect("serve says where it listens");
-    assert!(
-        first.contains("listening"),
-        "serve did not start: {first:?}"
-    );
+    let serve = start_traced(&ctx, &serve_trace, &["serve"], true);
     for path in [
-        "/healthz".to_owned(),
-        "/metrics".to_owned(),
-        "/sms/dlr?token=dlr-token-1&d=1&t=x&status=1".to_owned(),
+        "/healthz",
+        "/metrics",
+        "/sms/dlr?token=dlr-token-1&d=1&t=x&status=1",
     ] {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", serve_port)).expect("connect serve");
-        std::io::Write::write_all(
-            &mut s,
-            format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes(),
-        )
-        .expect("request");
-        let mut reply = String::new();
-        let _ = std::io::Read::read_to_string(&mut s, &mut reply);
+        let reply = http(serve_port, "GET", path, "");
         assert!(reply.starts_with("HTTP/1."), "{path}: {reply}");
     }
-    let mut log = String::new();
+
+    let mut oneshots = String::new();
     for (i, args) in [
         vec!["check"],
         vec!["send", "esercitazione", "--drill", "--channel", "sms"],
@@ -538,30 +632,7 @@ dlr_token = "dlr-token-1"
     .enumerate()
     {
         let trace = dir.path().join(format!("trace-{i}"));
-        let mut cmd = if as_root {
-            let mut c = Command::new("setpriv");
-            c.args([
-                "--reuid=nobody",
-                "--regid=nogroup",
-                "--clear-groups",
-                "strace",
-            ]);
-            c
-        } else {
-            Command::new("strace")
-        };
-        let out = cmd
-            .args(["-f", "-qq", "-o"])
-            .arg(&trace)
-            .arg(env!("CARGO_BIN_EXE_allerta"))
-            .arg("--config")
-            .arg(dir.path().join("allerta.toml"))
-            .args(args)
-            .current_dir(dir.path())
-            .env("CREDENTIALS_DIRECTORY", &creds)
-            .env("ALLERTA_LOG_FORMAT", "json")
-            .env("ALLERTA_LOG", "info")
-            .env_remove("ALLERTA_CONFIG")
+        let out = under_strace(&ctx, &trace, args)
             .output()
             .expect("run strace");
         assert!(
@@ -570,39 +641,46 @@ dlr_token = "dlr-token-1"
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        log.push_str(&std::fs::read_to_string(&trace).expect("trace"));
+        oneshots.push_str(&std::fs::read_to_string(&trace).expect("trace"));
     }
-    // SIGTERM to allerta itself (strace's child), as systemd stops it.
-    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", tracer.0.id()))
-        .expect("strace's children");
-    let pid = children.split_whitespace().next().expect("allerta's pid");
-    let killed = Command::new("kill")
-        .args(["-TERM", pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let status = tracer.0.wait().expect("serve stops");
+    let serve_traced = stop_traced(serve, &serve_trace, "serve");
     assert!(
-        status.success(),
-        "serve did not stop cleanly on SIGTERM: {status:?}"
-    );
-    let serve_log = std::fs::read_to_string(&serve_trace).expect("serve trace");
-    let (serve_calls, serve_families) = traced(&serve_log);
-    assert!(
-        serve_calls.contains("accept4") || serve_calls.contains("accept"),
-        "{serve_calls:?}"
+        serve_traced.0.contains("accept4") || serve_traced.0.contains("accept"),
+        "{:?}",
+        serve_traced.0
     );
 
-    let (calls, families) = traced(&log);
+    // allerta bot: /start from a citizen, answered, then SIGTERM.
+    let bot_trace = dir.path().join("trace-bot");
+    let bot = start_traced(&ctx, &bot_trace, &["bot"], false);
+    let update = r#"{"message": {"chat_id": 42, "text": "/start"}}"#;
+    assert!(http(tg_port, "POST", "/_test/updates", update).contains(" 200 "));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let sent = http(tg_port, "GET", "/_test/sent", "").to_lowercase();
+        if sent.contains("\"method\": \"sendmessage\"") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bot did not answer /start: {sent}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let bot_traced = stop_traced(bot, &bot_trace, "bot");
+
+    let oneshot_traced = traced(&oneshots);
     assert!(
-        calls.contains("connect") && calls.contains("openat"),
-        "trace parsed: {calls:?}"
+        oneshot_traced.0.contains("connect") && oneshot_traced.0.contains("openat"),
+        "trace parsed: {:?}",
+        oneshot_traced.0
     );
     // execve is strace starting the binary; systemd does it before seccomp.
-    for (service, calls, families) in [
-        ("allerta-resume.service", &calls, &families),
-        ("allerta-check.service", &calls, &families),
-        ("allerta-serve.service", &serve_calls, &serve_families),
+    for (service, (calls, families)) in [
+        ("allerta-resume.service", &oneshot_traced),
+        ("allerta-check.service", &oneshot_traced),
+        ("allerta-serve.service", &serve_traced),
+        ("allerta-bot.service", &bot_traced),
     ] {
         let unit = unit_text(service);
         let allowed = allowed_syscalls(&unit);
