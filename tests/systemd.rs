@@ -701,3 +701,38 @@ dlr_token = "dlr-token-1"
         }
     }
 }
+
+/// The configuration resolves every configured secret when it loads, so a
+/// unit missing one credential could not even start: each loads them all.
+#[test]
+fn every_service_loads_every_credential_the_config_may_name() {
+    let all: Vec<String> = SERVICES
+        .iter()
+        .flat_map(|s| {
+            directives(&unit_text(s), "LoadCredential")
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for service in SERVICES {
+        let text = unit_text(service);
+        let mine = directives(&text, "LoadCredential");
+        for c in &all {
+            assert!(
+                mine.contains(&c.as_str()),
+                "{service} lacks LoadCredential={c}"
+            );
+        }
+    }
+    for id in [
+        "telegram-token",
+        "sms-password",
+        "smtp-password",
+        "dlr-token",
+    ] {
+        assert!(all.iter().any(|c| c.starts_with(&format!("{id}:"))), "{id}");
+    }
+}
