@@ -47,12 +47,12 @@ start=$(date +%s.%N)
 "$BIN" --config "$work/allerta.toml" --json send allerta-meteo --var livello=giallo \
     --var rischio=vento --var "dalle=ore 14" --group bench --channel telegram --yes >"$work/out.json"
 end=$(date +%s.%N)
-stats=$(curl -s "http://127.0.0.1:$port/_test/sent")
-python3 - "$work/out.json" "$start" "$end" "$N" "$RATE" "$stats" <<'PY'
+curl -s "http://127.0.0.1:$port/_test/sent" >"$work/stats.json"
+python3 - "$work/out.json" "$start" "$end" "$N" "$RATE" "$work/stats.json" <<'PY'
 import json, sys
 out = json.load(open(sys.argv[1]))
 start, end, n, rate = float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-stats = json.loads(sys.argv[6])
+stats = json.load(open(sys.argv[6]))
 tg = out["channels"]["telegram"]
 elapsed, ideal = end - start, n / rate
 print(f"telegram: {n} chats at {rate:g}/s: {elapsed:.1f} s (ideal {ideal:.1f} s, {100 * (elapsed / ideal - 1):+.1f} %), "
