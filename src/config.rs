@@ -93,14 +93,30 @@ impl SecretSource {
     }
 }
 
+/// Where the Debian package keeps the files systemd loads as credentials.
+/// An officer's shell has no `$CREDENTIALS_DIRECTORY`; reading the same
+/// files from here means `allerta send` works at 3 a.m. without the alias.
+const PACKAGED_CREDENTIALS: &str = "/etc/allerta/credentials";
+
 fn expand_credentials_dir(path: &Path) -> PathBuf {
+    expand_credentials_dir_with(
+        path,
+        std::env::var("CREDENTIALS_DIRECTORY").ok(),
+        Path::new(PACKAGED_CREDENTIALS),
+    )
+}
+
+fn expand_credentials_dir_with(path: &Path, env: Option<String>, fallback: &Path) -> PathBuf {
     let text = path.to_string_lossy();
-    match std::env::var("CREDENTIALS_DIRECTORY") {
-        Ok(dir) if text.contains("$CREDENTIALS_DIRECTORY") => {
-            PathBuf::from(text.replace("$CREDENTIALS_DIRECTORY", &dir))
-        }
-        _ => path.to_owned(),
+    if !text.contains("$CREDENTIALS_DIRECTORY") {
+        return path.to_owned();
     }
+    let dir = match env.filter(|d| !d.is_empty()) {
+        Some(dir) => dir,
+        None if fallback.is_dir() => fallback.to_string_lossy().into_owned(),
+        None => return path.to_owned(),
+    };
+    PathBuf::from(text.replace("$CREDENTIALS_DIRECTORY", &dir))
 }
 
 #[derive(Debug)]
@@ -764,6 +780,31 @@ name = "Centro"
             .to_string();
         assert!(err.contains("channels.email.password_env"), "{err}");
         assert!(err.contains("ALLERTA_TEST_SURELY_UNSET"), "{err}");
+    }
+
+    #[test]
+    fn credentials_directory_falls_back_to_the_packaged_one_for_officers() {
+        let packaged = tempfile::tempdir().unwrap();
+        let named = Path::new("$CREDENTIALS_DIRECTORY/smtp-password");
+        // Under systemd the variable wins.
+        assert_eq!(
+            expand_credentials_dir_with(named, Some("/run/credentials/x".into()), packaged.path()),
+            PathBuf::from("/run/credentials/x/smtp-password")
+        );
+        // In an officer's shell the packaged directory is used.
+        assert_eq!(
+            expand_credentials_dir_with(named, None, packaged.path()),
+            packaged.path().join("smtp-password")
+        );
+        // Neither: left as written, so the error names the variable.
+        let missing = packaged.path().join("nope");
+        assert_eq!(expand_credentials_dir_with(named, None, &missing), named);
+        // Plain paths are untouched.
+        let plain = Path::new("/etc/allerta/mail-ca.pem");
+        assert_eq!(
+            expand_credentials_dir_with(plain, None, packaged.path()),
+            plain
+        );
     }
 
     #[test]
