@@ -481,3 +481,24 @@ fn status_list_and_export_report_the_ledger() {
     let (code, _, err) = p.run(&["status", "nope"]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn a_closed_pipe_ends_a_listing_quietly_without_a_panic() {
+    let p = project_with_citizens();
+    let mut args = vec!["send"];
+    args.extend(METEO);
+    args.extend(["--all", "--yes"]);
+    assert_eq!(p.run(&args).0, 0);
+    // Like `allerta status --deliveries | head -1`: the reader goes away.
+    let mut child = p
+        .cmd()
+        .args(["status", "--deliveries"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -158,7 +158,7 @@ pub fn report(ctx: &Ctx, ledger: &Ledger, alert_id: &str) -> Result<(), Error> {
         super::sms_status::annotate(&ctx.config, &mut doc);
         super::print_json(&doc);
     } else {
-        print_status(&row, &counts);
+        print_status(&row, &counts, ctx.config.general.timezone);
         if let Some(line) = super::sms_status::line(&ctx.config, &counts) {
             println!("{line}");
         }
@@ -173,7 +173,18 @@ pub fn report(ctx: &Ctx, ledger: &Ledger, alert_id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-pub fn print_status(row: &AlertRow, counts: &BTreeMap<String, ChannelCounts>) {
+/// An RFC 3339 time from the ledger, shown in the comune's time zone.
+pub fn local_time(rfc3339: &str, tz: chrono_tz::Tz) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| {
+            t.with_timezone(&tz)
+                .format("%d/%m/%Y %H:%M:%S %Z")
+                .to_string()
+        })
+        .unwrap_or_else(|_| rfc3339.to_owned())
+}
+
+pub fn print_status(row: &AlertRow, counts: &BTreeMap<String, ChannelCounts>, tz: chrono_tz::Tz) {
     println!(
         "alert {} — {} ({}, {}) — {}",
         row.id, row.template, row.status, row.msg_type, row.state
@@ -181,12 +192,12 @@ pub fn print_status(row: &AlertRow, counts: &BTreeMap<String, ChannelCounts>) {
     println!("  \"{}\"", row.headline);
     println!(
         "  created {} by {}@{}{}",
-        row.created_at,
+        local_time(&row.created_at, tz),
         row.operator,
         row.host,
         row.expires_at
             .as_ref()
-            .map(|e| format!(", expires {e}"))
+            .map(|e| format!(", expires {}", local_time(e, tz)))
             .unwrap_or_default()
     );
     if !row.skipped_rows.is_empty() {

@@ -95,6 +95,34 @@ enum Command {
     Bot,
 }
 
+impl Command {
+    /// Commands that only print: safe to end at once when stdout closes.
+    fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            Self::Preview(_)
+                | Self::Status(_)
+                | Self::List(_)
+                | Self::Export(_)
+                | Self::Templates(_)
+                | Self::Contacts(_)
+                | Self::Subscribers(subscribers::SubscribersCommand::List)
+        )
+    }
+}
+
+/// `allerta status | head` should end quietly, not panic on EPIPE. Rust
+/// ignores SIGPIPE by default; read-only commands restore the default, so a
+/// closed pipe ends them like any Unix tool. Commands that send keep it
+/// ignored: nothing may kill a send half way.
+fn die_quietly_on_closed_pipe() {
+    // SAFETY: called once at start-up, before any thread is spawned;
+    // SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum TemplatesCommand {
     /// List templates with their variables
@@ -143,6 +171,9 @@ pub fn print_json(value: &serde_json::Value) {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.is_read_only() {
+        die_quietly_on_closed_pipe();
+    }
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

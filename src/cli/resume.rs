@@ -79,7 +79,7 @@ pub async fn resume(ctx: &Ctx, args: ResumeArgs) -> Result<(), Error> {
         if ctx.json {
             docs.push(deliver::status_document(&row, &counts));
         } else {
-            deliver::print_status(&row, &counts);
+            deliver::print_status(&row, &counts, ctx.config.general.timezone);
         }
         let failed: u64 = counts.values().map(|c| c.failed + c.unsettled()).sum();
         if failed > 0 {

@@ -65,7 +65,7 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<(), Error> {
         super::print_json(&doc);
         return Ok(());
     }
-    print_status(&row, &counts);
+    print_status(&row, &counts, ctx.config.general.timezone);
     if let Some(line) = super::sms_status::line(&ctx.config, &counts) {
         println!("{line}");
     }
