@@ -502,3 +502,74 @@ fn a_closed_pipe_ends_a_listing_quietly_without_a_panic() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// An Update supersedes what the original had not sent yet: nobody gets the
+/// outdated text after the new one, and everyone gets the Update.
+#[test]
+fn an_update_skips_what_the_original_had_not_sent_yet() {
+    let channels = OUTBOX_CHANNELS.replace(
+        "[channels.sms]\ntransport = \"outbox\"",
+        "[channels.sms]\ntransport = \"outbox\"\nrate_per_second = 200",
+    );
+    let p = Project::new(&channels);
+    let n = 600;
+    p.contacts("c.csv", &synthetic_rows(n, "example.org"));
+    let mut child = p
+        .cmd()
+        .args(["send"])
+        .args(METEO)
+        .args(["--all", "--channel", "sms", "--yes"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while p.outbox("sms").len() < n / 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "send made no progress"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let original = p.sql("SELECT id FROM alerts")[0].clone();
+    let pending_before: usize = p.sql("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")[0]
+        .parse()
+        .unwrap();
+    assert!(
+        pending_before > 0,
+        "the original finished before the kill; the test proves nothing"
+    );
+
+    let (code, doc, err) = p.json(&[
+        "update",
+        &original,
+        "allerta-meteo",
+        "--var",
+        "livello=rosso",
+        "--var",
+        "rischio=idraulico",
+        "--var",
+        "dalle=ore 18",
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(doc["channels"]["sms"]["sent"], n as u64, "{doc}");
+    let skipped = p.sql(&format!(
+        "SELECT COUNT(*) FROM deliveries WHERE alert_id = '{original}' AND state = 'skipped' AND last_error LIKE 'superseded by update%'"
+    ));
+    assert_eq!(skipped, vec![pending_before.to_string()]);
+    // After the update, the original's old text never goes out again.
+    let (code, _, err) = p.run(&["resume"]);
+    assert!(code == 0 || code == 3, "{err}");
+    let old_lines = p
+        .outbox("sms")
+        .iter()
+        .filter(|l| l["alert_id"] == original.as_str())
+        .count();
+    assert!(
+        old_lines <= n - pending_before + 64,
+        "{old_lines} lines of the original"
+    );
+}

@@ -13,7 +13,7 @@ use super::{Ctx, deliver, send};
 use crate::audience::{Audience, Selector};
 use crate::domain::{AlertId, CapStatus, ChannelId, MsgType, ZoneId};
 use crate::error::Error;
-use crate::ledger::{AlertRow, FollowUp, Ledger, copy_deliveries};
+use crate::ledger::{AlertRow, FollowUp, Ledger, copy_deliveries, supersede_pending};
 use crate::template::Template;
 
 #[derive(Args, Debug)]
@@ -74,6 +74,7 @@ pub async fn run(ctx: &Ctx, args: UpdateArgs) -> Result<(), Error> {
             FollowUp::Update,
             &prepared.channels,
         )?;
+        supersede_pending(planner.conn(), &original.id, id.as_str())?;
         Ok(())
     })?;
     ledger.audit(

@@ -95,6 +95,34 @@ pub fn copy_deliveries(
     Ok(total)
 }
 
+/// An Update supersedes what the original had not sent yet: its `pending`
+/// deliveries become `skipped`, so nobody gets the outdated text after the
+/// new one (everyone in the audience gets the Update). Returns how many.
+/// Run it inside the Update's plan transaction.
+pub fn supersede_pending(
+    conn: &Connection,
+    original: &str,
+    update_id: &str,
+) -> Result<usize, LedgerError> {
+    let skipped = conn.execute(
+        "UPDATE deliveries SET state = 'skipped', updated_at = ?3, last_error = ?2
+         WHERE alert_id = ?1 AND state = 'pending'",
+        params![
+            original,
+            format!("superseded by update {update_id} before it was sent"),
+            now_ms()
+        ],
+    )?;
+    conn.execute(
+        "UPDATE alerts SET state = 'settled', settled_at = COALESCE(settled_at, ?2)
+         WHERE id = ?1 AND state = 'sending'
+           AND NOT EXISTS (SELECT 1 FROM deliveries
+                           WHERE alert_id = ?1 AND state IN ('pending', 'sending'))",
+        params![original, chrono::Utc::now().to_rfc3339()],
+    )?;
+    Ok(skipped)
+}
+
 /// Cancels `original` for `cancel_id`: its undelivered (`pending`)
 /// deliveries become `skipped` and the alert `cancelled`. Returns how many
 /// deliveries were stopped. Run it inside the Cancel's plan transaction.
