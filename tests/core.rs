@@ -376,6 +376,27 @@ fn an_sms_over_max_segments_is_refused_before_sending() {
     assert!(p.outbox("sms").is_empty());
 }
 
+/// Starts `args` and SIGKILLs it once `lines` SMS are in the outbox.
+fn send_and_kill_after(p: &Project, args: &[&str], lines: usize) {
+    let mut child = p
+        .cmd()
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while p.outbox("sms").len() < lines {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "send made no progress"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// SIGKILL in the middle of a send, then `resume`: everyone gets the
 /// message, `sent` is never re-sent, and duplicates are bounded by what was
 /// in flight.
@@ -388,31 +409,19 @@ fn resume_after_sigkill_finishes_the_alert_without_resending_sent() {
     let p = Project::new(&channels);
     let n = 1000;
     p.contacts("c.csv", &synthetic_rows(n, "example.org"));
-    let mut child = p
-        .cmd()
-        .args([
+    // Kill once a good part went out (the rate makes the send last ~5 s).
+    send_and_kill_after(
+        &p,
+        &[
             "send",
             "esercitazione",
             "--drill",
             "--all",
             "--channel",
             "sms",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill once a good part went out (the rate makes the send last ~5 s).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while p.outbox("sms").len() < n / 4 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "send made no progress"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+        ],
+        n / 4,
+    );
     let before = p.outbox("sms").len();
     assert!(
         before < n,
@@ -514,25 +523,10 @@ fn an_update_skips_what_the_original_had_not_sent_yet() {
     let p = Project::new(&channels);
     let n = 600;
     p.contacts("c.csv", &synthetic_rows(n, "example.org"));
-    let mut child = p
-        .cmd()
-        .args(["send"])
-        .args(METEO)
-        .args(["--all", "--channel", "sms", "--yes"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while p.outbox("sms").len() < n / 4 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "send made no progress"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let mut args = vec!["send"];
+    args.extend(METEO);
+    args.extend(["--all", "--channel", "sms", "--yes"]);
+    send_and_kill_after(&p, &args, n / 4);
     let original = p.sql("SELECT id FROM alerts")[0].clone();
     let pending_before: usize = p.sql("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")[0]
         .parse()

@@ -104,14 +104,10 @@ pub fn supersede_pending(
     original: &str,
     update_id: &str,
 ) -> Result<usize, LedgerError> {
-    let skipped = conn.execute(
-        "UPDATE deliveries SET state = 'skipped', updated_at = ?3, last_error = ?2
-         WHERE alert_id = ?1 AND state = 'pending'",
-        params![
-            original,
-            format!("superseded by update {update_id} before it was sent"),
-            now_ms()
-        ],
+    let skipped = skip_pending(
+        conn,
+        original,
+        &format!("superseded by update {update_id} before it was sent"),
     )?;
     conn.execute(
         "UPDATE alerts SET state = 'settled', settled_at = COALESCE(settled_at, ?2)
@@ -123,6 +119,15 @@ pub fn supersede_pending(
     Ok(skipped)
 }
 
+/// Moves an alert's not-yet-sent deliveries to `skipped`, saying why.
+fn skip_pending(conn: &Connection, alert_id: &str, reason: &str) -> Result<usize, LedgerError> {
+    Ok(conn.execute(
+        "UPDATE deliveries SET state = 'skipped', updated_at = ?3, last_error = ?2
+         WHERE alert_id = ?1 AND state = 'pending'",
+        params![alert_id, reason, now_ms()],
+    )?)
+}
+
 /// Cancels `original` for `cancel_id`: its undelivered (`pending`)
 /// deliveries become `skipped` and the alert `cancelled`. Returns how many
 /// deliveries were stopped. Run it inside the Cancel's plan transaction.
@@ -131,14 +136,10 @@ pub fn stop_original(
     original: &str,
     cancel_id: &str,
 ) -> Result<usize, LedgerError> {
-    let skipped = conn.execute(
-        "UPDATE deliveries SET state = 'skipped', updated_at = ?3, last_error = ?2
-         WHERE alert_id = ?1 AND state = 'pending'",
-        params![
-            original,
-            format!("cancelled by {cancel_id} before it was sent"),
-            now_ms()
-        ],
+    let skipped = skip_pending(
+        conn,
+        original,
+        &format!("cancelled by {cancel_id} before it was sent"),
     )?;
     conn.execute(
         "UPDATE alerts SET state = 'cancelled', settled_at = COALESCE(settled_at, ?2)
