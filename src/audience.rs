@@ -41,32 +41,12 @@ pub struct Audience {
 }
 
 impl Audience {
-    pub fn is_empty(&self) -> bool {
-        self.selectors.is_empty()
-    }
-
-    pub fn is_all(&self) -> bool {
-        self.selectors.contains(&Selector::All)
-    }
-
     pub fn matches(&self, zones: &[ZoneId], groups: &[String]) -> bool {
         self.selectors.iter().any(|s| match s {
             Selector::All => true,
             Selector::Zone(z) => zones.contains(z),
             Selector::Group(g) => groups.contains(g),
         })
-    }
-
-    /// Zones named by the audience, for the CAP `<area>`; empty means the
-    /// whole comune.
-    pub fn zones(&self) -> Vec<&ZoneId> {
-        self.selectors
-            .iter()
-            .filter_map(|s| match s {
-                Selector::Zone(z) => Some(z),
-                _ => None,
-            })
-            .collect()
     }
 
     pub fn describe(&self) -> String {
@@ -110,6 +90,5 @@ mod tests {
             selectors: vec![Selector::All],
         };
         assert!(a.matches(&[], &[]));
-        assert!(a.is_all());
     }
 }

@@ -61,10 +61,6 @@ pub struct SecretSource {
 }
 
 impl SecretSource {
-    pub fn is_set(&self) -> bool {
-        self.inline.is_some() || self.env.is_some() || self.file.is_some()
-    }
-
     /// Reads the secret. `key` names it in errors (`channels.email.password`).
     /// `$CREDENTIALS_DIRECTORY` is expanded in file paths so a systemd
     /// credential can be named directly.

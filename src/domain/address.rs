@@ -32,11 +32,6 @@ impl PhoneNumber {
         ))
     }
 
-    /// Wraps a value that was normalised before (read back from the ledger).
-    pub fn from_normalised(e164: String) -> Self {
-        Self(e164)
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }

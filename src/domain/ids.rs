@@ -63,10 +63,6 @@ impl AlertId {
         Self(format!("{}-{suffix:04x}", now.format("%Y%m%dT%H%M%S")))
     }
 
-    pub fn from_stored(id: String) -> Self {
-        Self(id)
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }
