@@ -121,6 +121,10 @@ pub struct Config {
     pub general: General,
     pub zones: BTreeMap<ZoneId, Zone>,
     pub drill: Drill,
+    /// `[test] prefix`: the marker on every `Test` message (SPEC §11).
+    pub test_prefix: String,
+    /// `[approval]`: the optional two-person rule (SPEC §11).
+    pub approval: Option<Approval>,
     pub retry: Retry,
     pub channels: Channels,
     pub serve: Option<Serve>,
@@ -155,6 +159,16 @@ pub struct Drill {
     pub prefix: String,
 }
 
+/// The two-person rule: alerts of these statuses wait for a second
+/// approver before anything is sent.
+#[derive(Debug, Clone)]
+pub struct Approval {
+    pub statuses: Vec<crate::domain::CapStatus>,
+    /// OS user names allowed to approve or reject.
+    pub approvers: Vec<String>,
+    pub timeout: Duration,
+}
+
 /// When transient failures stop being retried (SPEC §7).
 #[derive(Debug, Clone)]
 pub struct Retry {
@@ -172,6 +186,31 @@ pub struct Channels {
 }
 
 impl Channels {
+    /// The transport a channel is configured with (`outbox`, `kannel`…),
+    /// recorded with every alert so `resume` never sends a training alert
+    /// for real after the transport changed.
+    pub fn transport_kind(&self, channel: ChannelId) -> Option<&'static str> {
+        match channel {
+            ChannelId::Telegram => self.telegram.as_ref().map(|t| match t.transport {
+                TelegramTransport::BotApi => "bot-api",
+                TelegramTransport::Outbox => "outbox",
+            }),
+            ChannelId::Sms => self.sms.as_ref().map(|s| match s.transport {
+                SmsTransport::Kannel => "kannel",
+                SmsTransport::Http => "http",
+                SmsTransport::Outbox => "outbox",
+            }),
+            ChannelId::Email => self.email.as_ref().map(|e| match e.transport {
+                EmailTransport::Smtp => "smtp",
+                EmailTransport::Outbox => "outbox",
+            }),
+            ChannelId::Banner => self.banner.as_ref().map(|b| match b.transport {
+                BannerTransport::Files => "files",
+                BannerTransport::Outbox => "outbox",
+            }),
+        }
+    }
+
     pub fn configured(&self) -> Vec<ChannelId> {
         let mut ids = Vec::new();
         if self.telegram.is_some() {
@@ -284,6 +323,8 @@ struct RawConfig {
     #[serde(default)]
     zones: BTreeMap<String, Zone>,
     drill: Option<RawDrill>,
+    test: Option<RawTest>,
+    approval: Option<RawApproval>,
     retry: Option<RawRetry>,
     #[serde(default)]
     channels: RawChannels,
@@ -340,6 +381,35 @@ struct RawDrill {
 
 fn default_drill_prefix() -> String {
     "[ESERCITAZIONE]".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTest {
+    #[serde(default = "default_test_prefix")]
+    prefix: String,
+}
+
+fn default_test_prefix() -> String {
+    "[TEST]".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApproval {
+    #[serde(default = "default_approval_statuses")]
+    statuses: Vec<String>,
+    approvers: Vec<String>,
+    #[serde(default = "default_approval_timeout")]
+    timeout: String,
+}
+
+fn default_approval_statuses() -> Vec<String> {
+    vec!["Actual".into()]
+}
+
+fn default_approval_timeout() -> String {
+    "15m".into()
 }
 
 #[derive(Deserialize)]
@@ -696,11 +766,62 @@ impl Config {
             None => None,
         };
 
+        // An empty marker would make a drill or a test look exactly like a
+        // real alert to the citizen who receives it.
+        if drill.prefix.trim().is_empty() {
+            return Err(invalid(
+                "drill.prefix",
+                "must not be empty: every drill message carries it".into(),
+            ));
+        }
+        let test_prefix = raw.test.map_or_else(default_test_prefix, |t| t.prefix);
+        if test_prefix.trim().is_empty() {
+            return Err(invalid(
+                "test.prefix",
+                "must not be empty: every Test message carries it".into(),
+            ));
+        }
+        let approval = match raw.approval {
+            None => None,
+            Some(a) => {
+                let statuses = a
+                    .statuses
+                    .iter()
+                    .map(|s| {
+                        s.parse::<crate::domain::CapStatus>()
+                            .map_err(|m| invalid("approval.statuses", m))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let approvers: Vec<String> = a
+                    .approvers
+                    .iter()
+                    .map(|u| u.trim().to_owned())
+                    .filter(|u| !u.is_empty())
+                    .collect();
+                if approvers.len() < 2 {
+                    return Err(invalid(
+                        "approval.approvers",
+                        "name at least two OS users: the creator of an alert cannot approve it"
+                            .into(),
+                    ));
+                }
+                let timeout = humantime::parse_duration(&a.timeout)
+                    .map_err(|e| invalid("approval.timeout", format!("`{}`: {e}", a.timeout)))?;
+                Some(Approval {
+                    statuses,
+                    approvers,
+                    timeout,
+                })
+            }
+        };
+
         let config = Config {
             path: path.clone(),
             general,
             zones,
             drill,
+            test_prefix,
+            approval,
             retry,
             channels,
             serve,

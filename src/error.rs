@@ -27,6 +27,10 @@ pub enum Error {
     /// Anything else at run time (exit 1).
     #[error("{0}")]
     Runtime(String),
+    /// The operator stopped a send with Ctrl-C: the alert is paused
+    /// (exit 130, as for any program ended by SIGINT).
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl Error {
@@ -37,6 +41,7 @@ impl Error {
             Self::DeliveriesFailed(_) => 3,
             Self::Refused(_) => 4,
             Self::Ledger(_) | Self::Runtime(_) => 1,
+            Self::Interrupted(_) => 130,
         })
     }
 }

@@ -6,6 +6,7 @@
 //! The data path is: template + audience → plan (one transaction) → ledger →
 //! channel workers → provider → status.
 //!
+//! - [`alert`]: the alert layer: every safety rule of what may go out (§11).
 //! - [`cli`]: one file per subcommand: parse → validated request → library.
 //! - [`config`]: typed `allerta.toml`, secrets wrapped, unknown keys rejected.
 //! - [`domain`]: newtypes parsed at the edge (phone, email, chat, ids).
@@ -21,6 +22,7 @@
 //! - [`bot`]: the Telegram subscription bot (subscribers, acknowledgements).
 //! - [`error`]: the error type that knows its exit code.
 
+pub mod alert;
 pub mod audience;
 pub mod bot;
 pub mod channel;

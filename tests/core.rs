@@ -423,6 +423,7 @@ fn resume_after_sigkill_finishes_the_alert_without_resending_sent() {
             "--all",
             "--channel",
             "sms",
+            "--yes",
         ],
         n / 4,
     );

@@ -16,7 +16,14 @@ fn exec(p: &Project, sql: &str) {
 fn resume_leaves_an_alert_held_by_a_live_send_and_finishes_it_afterwards() {
     let p = Project::new("[channels.sms]\ntransport = \"outbox\"\n");
     p.contacts("cittadini.csv", &synthetic_rows(3, "example.it"));
-    let (code, _, err) = p.run(&["send", "esercitazione", "--drill", "--group", "cittadini"]);
+    let (code, _, err) = p.run(&[
+        "send",
+        "esercitazione",
+        "--drill",
+        "--group",
+        "cittadini",
+        "--yes",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(p.outbox("sms").len(), 3);
 

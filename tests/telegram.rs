@@ -345,6 +345,7 @@ fn the_broadcast_channel_gets_one_post_without_button_and_drills_skip_it() {
             "centro",
             "--channel",
             "telegram",
+            "--yes",
         ]
         .map(str::to_owned),
     );

@@ -914,10 +914,20 @@ fn update_reaches_the_same_audience_on_every_channel_and_replaces_the_banner() {
         "the update replaced the original"
     );
     assert_eq!(list[0]["msg_type"], "Update");
-    // The replaced alert cannot be updated or cancelled any more.
+    // Cancelling by the original's id acts on the whole thread (SPEC §11):
+    // the officer need not find the update's id at 3 a.m.
     let (code, _, err) = p.run(&["cancel", &original, "--yes"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains(&update), "{err}");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&update),
+        "says which message is acted on: {err}"
+    );
+    assert_eq!(
+        p.sql(&format!(
+            "SELECT state FROM alerts WHERE id IN ('{original}', '{update}') ORDER BY rowid"
+        )),
+        ["cancelled", "cancelled"]
+    );
 }
 
 #[test]

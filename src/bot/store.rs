@@ -242,8 +242,8 @@ mod tests {
     fn delivery(conn: &Connection, id: i64, address: &str, state: &str) {
         conn.execute(
             "INSERT OR IGNORE INTO alerts (id, template, variables, status, msg_type, audience, channels,
-                                 rendered, headline, created_at, operator, host)
-             VALUES ('a' || ?1, 't', '{}', 'Actual', 'Alert', '{}', '[]', '{}', 'h', 'now', 'o', 'h')",
+                                 rendered, headline, created_at, operator, host, thread_id)
+             VALUES ('a' || ?1, 't', '{}', 'Actual', 'Alert', '{}', '[]', '{}', 'h', 'now', 'o', 'h', 'a' || ?1)",
             [id],
         )
         .expect("alert");

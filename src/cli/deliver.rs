@@ -1,135 +1,98 @@
-//! Runs the engine for one alert (used by send, resume, retry) and reports
-//! the result with the right exit code.
+//! What every sending command shares on the terminal: the session handed
+//! to the alert layer (consent, notes, progress bars), the confirmation
+//! prompt, and the status report with the right exit code.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
+use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
 use super::progress::Bars;
-use crate::channel::{self, AlertContext, Channel};
-use crate::config::Config;
-use crate::dispatch::{Engine, NoProgress, Progress, Writer};
-use crate::domain::{CapStatus, ChannelId, MsgType};
+use crate::alert::{Answer, Consent, Notify, Operator, Screen, Session, Stop};
+use crate::dispatch::{NoProgress, Progress};
 use crate::error::Error;
-use crate::ledger::{self, AlertRow, ChannelCounts, Ledger};
+use crate::ledger::{AlertRow, ChannelCounts, Ledger};
 
-pub fn build_channels(config: &Config, ids: &[ChannelId]) -> Result<Vec<Arc<dyn Channel>>, Error> {
-    ids.iter()
-        .map(|id| channel::build(config, *id).map_err(Error::from))
-        .collect()
+/// Notes from the alert layer, on stderr (none with `--json`).
+pub struct Notes {
+    quiet: bool,
 }
 
-/// Sends what is unsettled of `alert_id`, then prints its status. Exit code
-/// 3 when deliveries failed or could not be finished.
-pub async fn deliver_and_report(ctx: &Ctx, ledger: Ledger, alert_id: &str) -> Result<(), Error> {
-    let ledger = deliver(ctx, ledger, alert_id).await?;
-    report(ctx, &ledger, alert_id)
-}
-
-/// The engine run: lease, writer thread, lanes, settle.
-pub async fn deliver(ctx: &Ctx, ledger: Ledger, alert_id: &str) -> Result<Ledger, Error> {
-    let owner = ledger::lease_owner();
-    if let Some(holder) =
-        ledger.acquire_lease(alert_id, &owner, std::time::Duration::from_secs(60))?
-    {
-        return Err(Error::Runtime(format!(
-            "alert {alert_id} is being sent right now by {holder}; not touching it (try again when that process ends)"
-        )));
+impl Notes {
+    pub fn new(ctx: &Ctx) -> Self {
+        Self { quiet: ctx.json }
     }
-    let row = ledger.alert(Some(alert_id))?;
-    let context = Arc::new(alert_context(&row)?);
-    let counts = ledger.counts(alert_id)?;
-    let ids: Vec<ChannelId> = counts
-        .iter()
-        .filter(|(_, c)| c.unsettled() > 0)
-        .filter_map(|(ch, _)| ch.parse().ok())
-        .collect();
-    let transports = build_channels(&ctx.config, &ids)?;
-    for t in &transports {
-        if t.is_outbox() && !ctx.json {
-            eprintln!(
-                "note: {} is on the outbox transport ({}): nobody is reached",
-                t.id(),
-                t.describe()
-            );
+}
+
+impl Notify for Notes {
+    fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
         }
     }
 
-    let shutdown = CancellationToken::new();
-    let signals = tokio::spawn(stop_on_signal(shutdown.clone()));
+    fn warn(&self, text: &str) {
+        eprintln!("{text}");
+    }
+}
+
+/// Asks on the terminal (stdin and stderr both a terminal).
+pub struct Terminal;
+
+impl Operator for Terminal {
+    fn confirm(&self, screen: &Screen) -> Answer {
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() || !std::io::stderr().is_terminal() {
+            return Answer::NoTerminal;
+        }
+        let mut err = std::io::stderr();
+        let _ = writeln!(err, "\n{}", screen.heading);
+        for line in &screen.lines {
+            let _ = writeln!(err, "{line}");
+        }
+        let _ = write!(
+            err,
+            "{} [{}] Type 'si' or 'yes' to confirm: ",
+            screen.question,
+            screen.status.as_str().to_uppercase()
+        );
+        let _ = err.flush();
+        let mut answer = String::new();
+        if stdin.lock().read_line(&mut answer).is_err() {
+            return Answer::Declined;
+        }
+        match answer.trim().to_lowercase().as_str() {
+            "si" | "sì" | "yes" | "y" | "s" => Answer::Confirmed,
+            _ => Answer::Declined,
+        }
+    }
+}
+
+static TERMINAL: Terminal = Terminal;
+
+/// The alert layer's session for one command; `yes` is `--yes`.
+pub fn session<'a>(ctx: &'a Ctx, yes: bool, notes: &'a Notes) -> Session<'a> {
     let progress: Arc<dyn Progress> = if !ctx.json && std::io::stderr().is_terminal() {
         Arc::new(Bars::new())
     } else {
         Arc::new(NoProgress)
     };
-    let (writer, handle) = Writer::spawn(ledger, alert_id.to_owned(), owner.clone());
-    let engine = Engine {
-        writer,
-        retry: ctx.config.retry.clone(),
+    Session {
+        config: &ctx.config,
+        actor: &ctx.actor,
+        identity: crate::alert::identity::os_identity(&ctx.config.general.database),
+        consent: if yes {
+            Consent::Given
+        } else {
+            Consent::Ask(&TERMINAL)
+        },
+        notify: notes,
         progress,
-        shutdown: shutdown.clone(),
-    };
-    let result = engine.run(context, transports).await;
-    drop(engine);
-    signals.abort();
-    let ledger = handle
-        .join()
-        .map_err(|_| Error::Runtime("the ledger writer thread panicked".into()))??;
-    ledger.settle_if_done(alert_id)?;
-    ledger.release_lease(alert_id, &owner)?;
-    let report = result.map_err(Error::Runtime)?;
-    for (channel, reason) in &report.stopped {
-        eprintln!(
-            "error: channel {channel} stopped: {reason}\n  its remaining deliveries are kept as pending: fix the cause, then run `allerta resume {alert_id}`"
-        );
+        stop: Stop::default(),
     }
-    if report.interrupted {
-        return Err(Error::Runtime(format!(
-            "interrupted: unfinished deliveries are kept; run `allerta resume {alert_id}` to finish them"
-        )));
-    }
-    Ok(ledger)
-}
-
-async fn stop_on_signal(token: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    eprintln!("stopping: letting messages in flight finish…");
-    token.cancel();
-}
-
-pub fn alert_context(row: &AlertRow) -> Result<AlertContext, Error> {
-    let corrupt = |what: &str| {
-        Error::Ledger(ledger::LedgerError::Corrupt(format!(
-            "alert {}: {what}",
-            row.id
-        )))
-    };
-    Ok(AlertContext {
-        id: row.id.clone(),
-        status: row
-            .status
-            .parse::<CapStatus>()
-            .map_err(|_| corrupt("status"))?,
-        msg_type: row
-            .msg_type
-            .parse::<MsgType>()
-            .map_err(|_| corrupt("msg_type"))?,
-        rendered: serde_json::from_str(&row.rendered).map_err(|_| corrupt("rendered texts"))?,
-        created_at: row.created_at.clone(),
-        expires_at: row.expires_at.clone(),
-    })
 }
 
 /// The `status --json` document (SPEC §6).
@@ -143,7 +106,9 @@ pub fn status_document(
             "state": row.state, "created_at": row.created_at, "operator": row.operator, "host": row.host,
             "headline": row.headline, "expires_at": row.expires_at, "settled_at": row.settled_at,
             "references": row.references, "audience": row.audience, "variables": row.variables,
-            "skipped_rows": row.skipped_rows,
+            "skipped_rows": row.skipped_rows, "thread_id": row.thread_id,
+            "transports": row.transports, "creator": row.creator,
+            "approval_deadline": row.approval_deadline, "decided_by": row.decided_by,
         },
         "channels": counts,
     })

@@ -2,6 +2,8 @@
 //! subcommand that turns raw arguments into a validated request and calls
 //! into the library. Only this module prints.
 
+mod approve;
+mod audit;
 mod bot;
 mod cancel;
 mod check;
@@ -68,6 +70,12 @@ enum Command {
     Update(update::UpdateArgs),
     /// Stop an alert's undelivered messages, send the revocation, publish a CAP Cancel
     Cancel(cancel::CancelArgs),
+    /// Approve an alert waiting for a second person, and send it (two-person rule)
+    Approve(approve::ApproveArgs),
+    /// Reject an alert waiting for approval: nothing is sent
+    Reject(approve::RejectArgs),
+    /// The hash-chained audit trail; `audit verify` checks the chain
+    Audit(audit::AuditArgs),
     /// Receive SMS delivery reports; /healthz and /metrics (long-running)
     Serve(serve::ServeArgs),
     /// List or check templates
@@ -106,6 +114,7 @@ impl Command {
                 | Self::Export(_)
                 | Self::Templates(_)
                 | Self::Contacts(_)
+                | Self::Audit(_)
                 | Self::Subscribers(subscribers::SubscribersCommand::List)
         )
     }
@@ -249,6 +258,9 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Retry(args) => resume::retry(&ctx, args).await,
         Command::Update(args) => update::run(&ctx, args).await,
         Command::Cancel(args) => cancel::run(&ctx, args).await,
+        Command::Approve(args) => approve::approve(&ctx, args).await,
+        Command::Reject(args) => approve::reject(&ctx, args),
+        Command::Audit(args) => audit::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args).await,
         Command::Templates(TemplatesCommand::List) => templates::list(&ctx),
         Command::Templates(TemplatesCommand::Check) => templates::check(&ctx),

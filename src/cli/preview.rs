@@ -5,7 +5,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::Ctx;
-use super::send::limit_problems;
+use crate::alert::request::limit_problems;
 use crate::domain::ChannelId;
 use crate::error::Error;
 use crate::template::{RenderOptions, Template, gsm};
@@ -72,7 +72,7 @@ pub fn run(ctx: &Ctx, args: PreviewArgs) -> Result<(), Error> {
         &vars,
         &RenderOptions {
             default_language: &config.general.default_language,
-            drill_prefix: args.drill.then_some(config.drill.prefix.as_str()),
+            prefix: args.drill.then_some(config.drill.prefix.as_str()),
         },
     )?;
     let langs: Vec<String> = match &args.lang {

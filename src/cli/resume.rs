@@ -1,18 +1,24 @@
 //! `resume` and `retry`: finish what a crash, a kill or a dead provider
-//! left unfinished.
+//! left unfinished (the rules are in `alert::resume`).
 
 use clap::Args;
 use serde_json::json;
 
 use super::{Ctx, deliver};
+use crate::alert::resume::Resumed;
 use crate::domain::ChannelId;
 use crate::error::Error;
 use crate::ledger::Ledger;
 
 #[derive(Args, Debug)]
 pub struct ResumeArgs {
-    /// Alert id (default: every unfinished alert)
+    /// Alert id (default: every alert left sending by a crash, a kill or a
+    /// reboot — never a paused one)
     alert_id: Option<String>,
+    /// Do not ask for confirmation (`resume ID` of an alert that reaches
+    /// people outside the drill audience, or of a paused one)
+    #[arg(long)]
+    yes: bool,
 }
 
 #[derive(Args, Debug)]
@@ -21,77 +27,64 @@ pub struct RetryArgs {
     /// Only this channel
     #[arg(long)]
     channel: Option<String>,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    yes: bool,
 }
 
 pub async fn resume(ctx: &Ctx, args: ResumeArgs) -> Result<(), Error> {
-    let ledger = Ledger::open(&ctx.config.general.database)?;
-    let explicit = args.alert_id.is_some();
-    let ids = match args.alert_id {
-        Some(id) => vec![ledger.alert(Some(&id))?.id],
-        None => ledger.unfinished_alerts()?,
-    };
-    if ids.is_empty() {
-        if ctx.json {
-            super::print_json(&json!({ "resumed": [] }));
-        } else {
-            println!("nothing to resume: every alert is settled");
-        }
-        return Ok(());
+    let notes = deliver::Notes::new(ctx);
+    let session = deliver::session(ctx, args.yes, &notes);
+    if let Some(id) = &args.alert_id {
+        let ledger = Ledger::open(&ctx.config.general.database)?;
+        let id = ledger.alert(Some(id))?.id;
+        let ledger = crate::alert::resume::resume_one(&session, ledger, &id).await?;
+        return deliver::report(ctx, &ledger, &id);
     }
-    let mut ledger = ledger;
+    let (ledger, results) = crate::alert::resume::resume_all(&session).await?;
     let mut worst: Option<Error> = None;
     let mut docs = Vec::new();
-    let owner = crate::ledger::lease_owner();
-    for id in &ids {
-        // Take the alert's lease before touching its `sending` deliveries:
-        // while a live `send` holds it (allerta-resume.timer fires every few
-        // minutes during long sends) those deliveries are in flight, not lost.
-        if let Some(holder) =
-            ledger.acquire_lease(id, &owner, std::time::Duration::from_secs(60))?
-        {
-            let message = format!("alert {id} is being sent right now by {holder}; left to it");
-            if explicit {
-                return Err(Error::Runtime(message));
+    for r in results {
+        match r {
+            Resumed::Busy { id, holder } => {
+                notes_line(
+                    ctx,
+                    &format!("alert {id} is being sent right now by {holder}; left to it"),
+                );
             }
-            if !ctx.json {
-                eprintln!("{message}");
+            Resumed::Failed { id, error } => {
+                eprintln!("error: alert {id}: {error}");
+                worst.get_or_insert(error);
             }
-            continue;
-        }
-        let reset = ledger.reset_sending(id)?;
-        ledger.audit(
-            &ctx.actor,
-            "resume",
-            Some(id),
-            &json!({ "reset_sending": reset }),
-        )?;
-        if !ctx.json {
-            eprintln!(
-                "resuming alert {id} ({reset} deliveries with unknown outcome will be re-sent)"
-            );
-        }
-        ledger = match deliver::deliver(ctx, ledger, id).await {
-            Ok(l) => l,
-            Err(e) => return Err(e),
-        };
-        let row = ledger.alert(Some(id))?;
-        let counts = ledger.counts(id)?;
-        if ctx.json {
-            docs.push(deliver::status_document(&row, &counts));
-        } else {
-            deliver::print_status(&row, &counts, ctx.config.general.timezone);
-        }
-        let failed: u64 = counts.values().map(|c| c.failed + c.unsettled()).sum();
-        if failed > 0 {
-            worst = Some(Error::DeliveriesFailed(format!(
-                "alert {id}: {failed} deliveries failed or unfinished"
-            )));
+            Resumed::Done { id } => {
+                let row = ledger.alert(Some(&id))?;
+                let counts = ledger.counts(&id)?;
+                if ctx.json {
+                    docs.push(deliver::status_document(&row, &counts));
+                } else {
+                    deliver::print_status(&row, &counts, ctx.config.general.timezone);
+                }
+                let failed: u64 = counts.values().map(|c| c.failed + c.unsettled()).sum();
+                if failed > 0 && worst.is_none() {
+                    worst = Some(Error::DeliveriesFailed(format!(
+                        "alert {id}: {failed} deliveries failed or unfinished"
+                    )));
+                }
+            }
         }
     }
     if ctx.json {
         super::print_json(&json!({ "resumed": docs }));
+    } else if docs.is_empty() && worst.is_none() {
+        println!("nothing to resume: every alert is settled, paused or held by a live sender");
     }
     worst.map_or(Ok(()), Err)
+}
+
+fn notes_line(ctx: &Ctx, text: &str) {
+    if !ctx.json {
+        eprintln!("{text}");
+    }
 }
 
 pub async fn retry(ctx: &Ctx, args: RetryArgs) -> Result<(), Error> {
@@ -100,17 +93,11 @@ pub async fn retry(ctx: &Ctx, args: RetryArgs) -> Result<(), Error> {
         .as_deref()
         .map(|c| c.parse::<ChannelId>().map_err(Error::Input))
         .transpose()?;
-    let ledger = Ledger::open(&ctx.config.general.database)?;
-    let row = ledger.alert(Some(&args.alert_id))?;
-    let n = ledger.requeue_failed(&row.id, channel)?;
-    ledger.audit(
-        &ctx.actor,
-        "retry",
-        Some(&row.id),
-        &json!({ "channel": channel, "requeued": n }),
-    )?;
-    if !ctx.json {
-        eprintln!("{n} failed deliveries re-queued");
-    }
-    deliver::deliver_and_report(ctx, ledger, &row.id).await
+    let notes = deliver::Notes::new(ctx);
+    let session = deliver::session(ctx, args.yes, &notes);
+    let id = Ledger::open(&ctx.config.general.database)?
+        .alert(Some(&args.alert_id))?
+        .id;
+    let (ledger, _) = crate::alert::resume::retry(&session, &id, channel).await?;
+    deliver::report(ctx, &ledger, &id)
 }

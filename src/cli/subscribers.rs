@@ -43,11 +43,11 @@ pub struct ForgetArgs {
 }
 
 pub fn run(ctx: &Ctx, command: SubscribersCommand) -> Result<(), Error> {
-    let ledger = Ledger::open(&ctx.config.general.database)?;
+    let mut ledger = Ledger::open(&ctx.config.general.database)?;
     match command {
         SubscribersCommand::List => list(ctx, &ledger),
         SubscribersCommand::Export(args) => export(&ledger, args),
-        SubscribersCommand::Forget(args) => forget(ctx, &ledger, args),
+        SubscribersCommand::Forget(args) => forget(ctx, &mut ledger, args),
     }
 }
 
@@ -133,7 +133,7 @@ fn export(ledger: &Ledger, args: ExportArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn forget(ctx: &Ctx, ledger: &Ledger, args: ForgetArgs) -> Result<(), Error> {
+fn forget(ctx: &Ctx, ledger: &mut Ledger, args: ForgetArgs) -> Result<(), Error> {
     let chat = ChatId::parse(&args.chat_id).map_err(Error::Input)?;
     let erased = store::erase(ledger.conn(), chat.as_str())?;
     if !erased.subscriber && erased.deliveries_anonymised == 0 {

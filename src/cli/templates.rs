@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::Ctx;
-use super::send::limit_problems;
+use crate::alert::request::limit_problems;
 use crate::config::Config;
 use crate::domain::ChannelId;
 use crate::error::Error;
@@ -124,7 +124,7 @@ pub(super) fn reports(config: &Config) -> Result<Vec<TemplateReport>, Error> {
                     for drill in [false, true] {
                         let options = RenderOptions {
                             default_language: &config.general.default_language,
-                            drill_prefix: drill.then_some(config.drill.prefix.as_str()),
+                            prefix: drill.then_some(config.drill.prefix.as_str()),
                         };
                         match t.render(&resolved, &options) {
                             Err(e) => problems.push(e.to_string()),

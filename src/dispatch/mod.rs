@@ -52,6 +52,9 @@ pub struct RunReport {
     /// Channels stopped by a channel-level error, with the reason.
     pub stopped: BTreeMap<ChannelId, String>,
     pub interrupted: bool,
+    /// The alert itself stopped being sendable by this process (cancelled,
+    /// paused, lease lost): why.
+    pub halted: Option<String>,
 }
 
 pub struct Engine {
@@ -90,6 +93,9 @@ impl Engine {
                     report.stopped.insert(channel, reason);
                 }
                 LaneEnd::Interrupted => report.interrupted = true,
+                LaneEnd::Halted(reason) => {
+                    report.halted.get_or_insert(reason);
+                }
             }
         }
         self.writer.flush().await?;
@@ -101,6 +107,7 @@ enum LaneEnd {
     Settled,
     Stopped(String),
     Interrupted,
+    Halted(String),
 }
 
 struct Lane {
@@ -123,6 +130,7 @@ impl Lane {
         let stopped = match &result {
             Ok(LaneEnd::Stopped(reason)) => Some(reason.as_str()),
             Ok(LaneEnd::Interrupted) => Some("interrupted"),
+            Ok(LaneEnd::Halted(reason)) => Some(reason.as_str()),
             Err(e) => Some(e.as_str()),
             Ok(LaneEnd::Settled) => None,
         };
@@ -160,7 +168,14 @@ impl Lane {
                 () = self.shutdown.cancelled() => continue,
             };
             let free = permits.available_permits() + 1;
-            let batch = self.writer.claim(channel_id, free.min(256)).await?;
+            let batch = match self.writer.claim(channel_id, free.min(256)).await? {
+                Ok(batch) => batch,
+                Err(halt) => {
+                    drop(first);
+                    self.drain(&permits, concurrency).await;
+                    return Ok(LaneEnd::Halted(halt.to_string()));
+                }
+            };
             if batch.is_empty() {
                 drop(first);
                 if permits.available_permits() < concurrency {

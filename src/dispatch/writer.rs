@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::domain::ChannelId;
-use crate::ledger::{Claimed, Ledger, LedgerError, Record};
+use crate::ledger::{Claimed, Halt, Ledger, LedgerError, Record};
 
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 const FLUSH_ROWS: usize = 2000;
@@ -19,7 +19,7 @@ enum Command {
     Claim {
         channel: ChannelId,
         limit: usize,
-        reply: oneshot::Sender<Result<Vec<Claimed>, String>>,
+        reply: oneshot::Sender<Result<Result<Vec<Claimed>, Halt>, String>>,
     },
     Record(Record),
     Unsettled {
@@ -38,8 +38,10 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the thread; it owns `ledger` until every handle is dropped.
+    /// Outcomes are committed in batches (`Ledger::batched`); the plan was
+    /// committed durably before.
     pub fn spawn(
-        mut ledger: Ledger,
+        ledger: Ledger,
         alert_id: String,
         lease_owner: String,
     ) -> (Self, thread::JoinHandle<Result<Ledger, LedgerError>>) {
@@ -47,6 +49,7 @@ impl Writer {
         let handle = thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
+                let mut ledger = ledger.batched()?;
                 run(&mut ledger, &alert_id, &lease_owner, rx)?;
                 Ok(ledger)
             })
@@ -54,7 +57,13 @@ impl Writer {
         (Self { tx }, handle)
     }
 
-    pub async fn claim(&self, channel: ChannelId, limit: usize) -> Result<Vec<Claimed>, String> {
+    /// The next deliveries to send, or why this process must stop sending
+    /// the alert (cancelled, paused, lease lost).
+    pub async fn claim(
+        &self,
+        channel: ChannelId,
+        limit: usize,
+    ) -> Result<Result<Vec<Claimed>, Halt>, String> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Claim {
             channel,
@@ -132,7 +141,11 @@ fn run(
         flush(ledger, &mut batch, &mut failure);
         oldest = None;
         if last_lease.elapsed() > Duration::from_secs(10) {
-            let _ = ledger.acquire_lease(alert_id, owner, Duration::from_secs(60));
+            // A lost lease is noticed by the next claim, which checks the
+            // holder in its own transaction.
+            if let Ok(false) = ledger.renew_lease(alert_id, owner, Duration::from_secs(60)) {
+                tracing::warn!(alert_id, "lease lost: another process holds this alert");
+            }
             last_lease = Instant::now();
         }
         match command {
@@ -143,7 +156,7 @@ fn run(
             }) => {
                 let r = failed(&failure).unwrap_or_else(|| {
                     ledger
-                        .claim(alert_id, channel, limit)
+                        .claim(alert_id, owner, channel, limit)
                         .map_err(|e| e.to_string())
                 });
                 let _ = reply.send(r);

@@ -82,8 +82,8 @@ pub fn copy_deliveries(
 ) -> Result<usize, LedgerError> {
     let mut total = 0;
     let mut stmt = conn.prepare(&format!(
-        "INSERT INTO deliveries (alert_id, channel, address, recipient, language, state, updated_at, token)
-         SELECT ?1, channel, address, recipient, language, 'pending', ?4, lower(hex(randomblob(16)))
+        "INSERT INTO deliveries (alert_id, channel, address, recipient, language, state, updated_at, token, outside_drill)
+         SELECT ?1, channel, address, recipient, language, 'pending', ?4, lower(hex(randomblob(16))), outside_drill
          FROM deliveries WHERE alert_id = ?2 AND channel = ?3 AND state IN {}
          ORDER BY id
          ON CONFLICT (alert_id, channel, address) DO NOTHING",
@@ -97,23 +97,35 @@ pub fn copy_deliveries(
 
 /// An Update supersedes what the original had not sent yet: its `pending`
 /// deliveries become `skipped`, so nobody gets the outdated text after the
-/// new one (everyone in the audience gets the Update). Returns how many.
-/// Run it inside the Update's plan transaction.
+/// new one (everyone in the audience gets the Update), and the original is
+/// settled at once, so a process still sending it stops at its next claim
+/// and `resume` never picks it up again. `abandoned_in_flight`: no live
+/// process holds the original, so its `sending` rows (outcome unknown after
+/// a crash) are skipped too instead of being re-sent later. Returns how
+/// many deliveries were skipped. Run it inside the Update's plan
+/// transaction.
 pub fn supersede_pending(
     conn: &Connection,
     original: &str,
     update_id: &str,
+    abandoned_in_flight: bool,
 ) -> Result<usize, LedgerError> {
-    let skipped = skip_pending(
-        conn,
-        original,
-        &format!("superseded by update {update_id} before it was sent"),
-    )?;
+    let reason = format!("superseded by update {update_id} before it was sent");
+    let mut skipped = skip_pending(conn, original, &reason)?;
+    if abandoned_in_flight {
+        skipped += conn.execute(
+            "UPDATE deliveries SET state = 'skipped', updated_at = ?3, last_error = ?2
+             WHERE alert_id = ?1 AND state = 'sending'",
+            params![
+                original,
+                format!("outcome unknown, not re-sent: superseded by update {update_id}"),
+                now_ms()
+            ],
+        )?;
+    }
     conn.execute(
         "UPDATE alerts SET state = 'settled', settled_at = COALESCE(settled_at, ?2)
-         WHERE id = ?1 AND state = 'sending'
-           AND NOT EXISTS (SELECT 1 FROM deliveries
-                           WHERE alert_id = ?1 AND state IN ('pending', 'sending'))",
+         WHERE id = ?1 AND state IN ('sending', 'paused')",
         params![original, chrono::Utc::now().to_rfc3339()],
     )?;
     Ok(skipped)
@@ -147,4 +159,38 @@ pub fn stop_original(
         params![original, chrono::Utc::now().to_rfc3339()],
     )?;
     Ok(skipped)
+}
+
+impl Ledger {
+    /// Distinct (channel, address) a Cancel of the whole thread would reach:
+    /// whoever any of its messages reached. Also how many of them are
+    /// outside the drill audience.
+    pub fn thread_cancel_counts(
+        &self,
+        thread: &[String],
+    ) -> Result<(BTreeMap<ChannelId, u64>, u64), LedgerError> {
+        let ids = serde_json::to_string(thread).unwrap_or_else(|_| "[]".into());
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT channel, COUNT(DISTINCT address), COUNT(DISTINCT CASE WHEN outside_drill = 1 THEN address END)
+             FROM deliveries
+             WHERE alert_id IN (SELECT value FROM json_each(?1)) AND state IN {}
+             GROUP BY channel",
+            FollowUp::Cancel.states()
+        ))?;
+        let mut out = BTreeMap::new();
+        let mut outside = 0;
+        for row in stmt.query_map([ids], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })? {
+            let (channel, n, o) = row?;
+            let channel = channel.parse::<ChannelId>().map_err(LedgerError::Corrupt)?;
+            out.insert(channel, n as u64);
+            outside += o as u64;
+        }
+        Ok((out, outside))
+    }
 }

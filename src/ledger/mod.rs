@@ -3,23 +3,29 @@
 //! WAL mode and a busy timeout let `status`, `serve` and `bot` work while
 //! `send` runs. Schema changes are versioned migrations.
 
+mod alerts;
+mod audit;
 mod followup;
 mod plan;
 mod query;
 mod queue;
 mod reports;
+mod subscribers;
 
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
+pub use alerts::{AlertState, Halt};
+pub use audit::{AuditRow, Break};
 pub use followup::{FollowUp, copy_deliveries, stop_original, supersede_pending};
 pub use plan::{NewAlert, Planner};
 pub use query::{AlertRow, ChannelCounts, DeliveryRow};
 pub use queue::{Claimed, Outcome, Record};
 pub use reports::{Effect, Lookup, Report, ReportState};
+pub use subscribers::{ActiveSubscriber, active_subscribers};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -40,7 +46,10 @@ pub enum LedgerError {
     Corrupt(String),
 }
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_initial.sql"),
+    include_str!("migrations/002_alert_layer.sql"),
+];
 
 pub struct Ledger {
     conn: Connection,
@@ -72,14 +81,28 @@ impl Ledger {
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(mode, "SQLite did not switch to WAL mode");
         }
-        // NORMAL in WAL mode: a commit survives a process crash; only an OS
-        // crash or power cut may lose the last commits (never corrupts).
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        // FULL: every commit is on disk (fsync of the WAL) before it
+        // returns, so a power cut never undoes a plan whose messages have
+        // left (SPEC §11). The engine's writer thread switches its own
+        // connection to NORMAL for the batched outcomes (`Ledger::batched`).
+        conn.pragma_update(None, "synchronous", "FULL")
             .map_err(open_err)?;
+        // Schema changes first, with foreign keys off (SQLite's procedure
+        // for rebuilding a table), then the constraints for normal work.
+        Migrations::new(MIGRATIONS.iter().map(|m| M::up(m)).collect()).to_latest(&mut conn)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
-        Migrations::new(MIGRATIONS.iter().map(|m| M::up(m)).collect()).to_latest(&mut conn)?;
-        Ok(Self { conn })
+        let mut ledger = Self { conn };
+        ledger.chain_legacy_audit_rows()?;
+        Ok(ledger)
+    }
+
+    /// Outcomes of deliveries may stay batched (SPEC §11): only an OS crash
+    /// loses the last ones, and `resume` re-sends those (a duplicate, never
+    /// a loss). Used by the engine's writer thread.
+    pub fn batched(self) -> Result<Self, LedgerError> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(self)
     }
 
     /// Opens an existing database read-only, or `None` if it does not exist
@@ -99,72 +122,6 @@ impl Ledger {
 
     pub fn conn(&self) -> &Connection {
         &self.conn
-    }
-
-    /// Records who did what, from where. Every state-changing command calls it.
-    pub fn audit(
-        &self,
-        actor: &crate::Actor,
-        command: &str,
-        alert_id: Option<&str>,
-        detail: &serde_json::Value,
-    ) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "INSERT INTO audit (at, operator, host, command, alert_id, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                chrono::Utc::now().to_rfc3339(),
-                actor.operator,
-                actor.host,
-                command,
-                alert_id,
-                detail.to_string()
-            ],
-        )?;
-        Ok(())
-    }
-
-    /// Takes the right to send an alert's deliveries, so `resume` never
-    /// runs next to a live `send` of the same alert. A lease is stale when
-    /// it expired or its process is gone from this host.
-    pub fn acquire_lease(
-        &self,
-        alert_id: &str,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<Option<String>, LedgerError> {
-        let now = now_ms();
-        let current: Option<(Option<String>, Option<i64>)> = self
-            .conn
-            .query_row(
-                "SELECT lease_owner, lease_until FROM alerts WHERE id = ?1",
-                [alert_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((holder, until)) = current else {
-            return Err(LedgerError::UnknownAlert(alert_id.to_owned()));
-        };
-        if let (Some(holder), Some(until)) = (holder, until)
-            && holder != owner
-            && until > now
-            && lease_holder_alive(&holder)
-        {
-            return Ok(Some(holder));
-        }
-        self.conn.execute(
-            "UPDATE alerts SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
-            params![alert_id, owner, now + ttl.as_millis() as i64],
-        )?;
-        Ok(None)
-    }
-
-    pub fn release_lease(&self, alert_id: &str, owner: &str) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "UPDATE alerts SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
-            params![alert_id, owner],
-        )?;
-        Ok(())
     }
 }
 

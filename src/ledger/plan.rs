@@ -1,15 +1,29 @@
 //! The fan-out plan: the alert row and every delivery row, written in one
 //! transaction before the first message leaves. Unique on (alert, channel,
-//! address), so an address in two lists gets one message.
+//! address), so an address in two lists gets one message. The ledger's
+//! connection commits with `synchronous = FULL`: the plan is on disk before
+//! the first message leaves (SPEC §11).
 
-use rusqlite::{OptionalExtension, Statement, Transaction, params};
+use rusqlite::{Statement, Transaction, params};
 
-use super::{Ledger, LedgerError, now_ms};
+use super::{AlertState, Ledger, LedgerError, now_ms};
 use crate::domain::ChannelId;
 
 pub struct NewAlert {
     pub id: String,
     pub idem_key: Option<String>,
+    /// SHA-256 of what `idem_key` stands for (template, variables, status,
+    /// audience, channels).
+    pub fingerprint: Option<String>,
+    /// The thread's first message (the alert's own id for a new alert).
+    pub thread_id: String,
+    /// Channel id → transport kind at planning (`outbox`, `kannel`…).
+    pub transports: serde_json::Value,
+    /// `sending`, or `awaiting_approval` under the two-person rule.
+    pub state: AlertState,
+    /// The OS user who created it (never `--operator`).
+    pub creator: String,
+    pub approval_deadline: Option<String>,
     pub template: String,
     pub variables: serde_json::Value,
     pub status: &'static str,
@@ -41,13 +55,15 @@ impl<'t> Planner<'t> {
     }
 
     /// Adds one delivery; returns false when (channel, address) was already
-    /// planned for this alert.
+    /// planned for this alert. `outside_drill`: the recipient is not in
+    /// `[drill] audience` (acting on this delivery needs confirmation).
     pub fn add(
         &mut self,
         channel: ChannelId,
         address: &str,
         recipient: Option<&str>,
         language: &str,
+        outside_drill: bool,
     ) -> Result<bool, LedgerError> {
         let token = format!("{:032x}", rand::random::<u128>());
         let n = self.insert.execute(params![
@@ -57,23 +73,14 @@ impl<'t> Planner<'t> {
             recipient,
             language,
             self.now,
-            token
+            token,
+            outside_drill
         ])?;
         Ok(n == 1)
     }
 }
 
 impl Ledger {
-    /// Id of the alert created earlier with this idempotency key.
-    pub fn alert_by_key(&self, key: &str) -> Result<Option<String>, LedgerError> {
-        Ok(self
-            .conn
-            .query_row("SELECT id FROM alerts WHERE idem_key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()?)
-    }
-
     /// Writes the alert and calls `fill` to add its deliveries, all in one
     /// transaction. If `fill` fails nothing at all is written.
     pub fn plan<E: From<LedgerError>>(
@@ -86,8 +93,8 @@ impl Ledger {
         let skipped = {
             let insert = tx
                 .prepare(
-                    "INSERT INTO deliveries (alert_id, channel, address, recipient, language, state, updated_at, token)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7)
+                    "INSERT INTO deliveries (alert_id, channel, address, recipient, language, state, updated_at, token, outside_drill)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8)
                      ON CONFLICT (alert_id, channel, address) DO NOTHING",
                 )
                 .map_err(LedgerError::from)?;
@@ -120,8 +127,10 @@ fn insert_alert(tx: &Transaction<'_>, a: &NewAlert) -> Result<(), LedgerError> {
     let channels: Vec<&str> = a.channels.iter().map(|c| c.as_str()).collect();
     tx.execute(
         "INSERT INTO alerts (id, idem_key, template, variables, status, msg_type, refs, audience,
-                             channels, rendered, headline, created_at, expires_at, operator, host)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                             channels, rendered, headline, created_at, expires_at, operator, host,
+                             fingerprint, thread_id, transports, state, creator, approval_deadline)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                 ?16, ?17, ?18, ?19, ?20, ?21)",
         params![
             a.id,
             a.idem_key,
@@ -137,7 +146,13 @@ fn insert_alert(tx: &Transaction<'_>, a: &NewAlert) -> Result<(), LedgerError> {
             a.created_at,
             a.expires_at,
             a.operator,
-            a.host
+            a.host,
+            a.fingerprint,
+            a.thread_id,
+            a.transports.to_string(),
+            a.state.as_str(),
+            a.creator,
+            a.approval_deadline
         ],
     )?;
     Ok(())

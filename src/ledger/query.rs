@@ -25,8 +25,44 @@ pub struct AlertRow {
     pub audience: serde_json::Value,
     pub variables: serde_json::Value,
     pub skipped_rows: Vec<String>,
+    pub thread_id: String,
+    /// Channel id → transport kind when the alert was planned.
+    pub transports: BTreeMap<String, String>,
+    pub creator: String,
+    pub approval_deadline: Option<String>,
+    pub decided_by: Option<String>,
+    #[serde(skip)]
+    pub idem_key: Option<String>,
+    #[serde(skip)]
+    pub fingerprint: Option<String>,
     #[serde(skip)]
     pub rendered: String,
+}
+
+impl AlertRow {
+    /// `zone:centro, group:scuole` from the stored audience.
+    pub fn audience_description(&self) -> String {
+        self.audience
+            .get("selectors")
+            .and_then(|s| s.as_array())
+            .map(|list| {
+                list.iter()
+                    .map(|s| {
+                        let kind = s.get("kind").and_then(|v| v.as_str()).unwrap_or("?");
+                        match s.get("id").and_then(|v| v.as_str()) {
+                            Some(id) => format!("{kind}:{id}"),
+                            None => kind.to_owned(),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn state(&self) -> Result<super::AlertState, LedgerError> {
+        self.state.parse()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -64,7 +100,8 @@ pub struct DeliveryRow {
 
 const ALERT_COLUMNS: &str =
     "id, template, status, msg_type, state, created_at, operator, host, headline,
-     expires_at, settled_at, refs, channels, audience, variables, skipped_rows, rendered";
+     expires_at, settled_at, refs, channels, audience, variables, skipped_rows, rendered,
+     thread_id, transports, creator, approval_deadline, decided_by, idem_key, fingerprint";
 
 fn json_list(s: String) -> Vec<String> {
     serde_json::from_str(&s).unwrap_or_default()
@@ -89,6 +126,13 @@ fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<AlertRow> {
         variables: serde_json::from_str(&r.get::<_, String>(14)?).unwrap_or_default(),
         skipped_rows: json_list(r.get(15)?),
         rendered: r.get(16)?,
+        thread_id: r.get(17)?,
+        transports: serde_json::from_str(&r.get::<_, String>(18)?).unwrap_or_default(),
+        creator: r.get(19)?,
+        approval_deadline: r.get(20)?,
+        decided_by: r.get(21)?,
+        idem_key: r.get(22)?,
+        fingerprint: r.get(23)?,
     })
 }
 

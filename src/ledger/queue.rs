@@ -2,9 +2,9 @@
 //! order, which keeps SQLite's writes sequential) and recording outcomes in
 //! batches.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{Ledger, LedgerError, now_ms};
+use super::{AlertState, Halt, Ledger, LedgerError, now_ms};
 use crate::domain::ChannelId;
 
 /// A delivery taken for sending (its row is now `sending`).
@@ -51,15 +51,38 @@ pub struct Record {
 
 impl Ledger {
     /// Moves up to `limit` due pending deliveries of one channel to
-    /// `sending` and returns them, lowest id first.
+    /// `sending` and returns them, lowest id first — only while the alert
+    /// is `sending` and `owner` holds its lease, checked in the same
+    /// transaction: a cancel, a pause or a lost lease stops the sender at
+    /// its next claim (SPEC §11).
     pub fn claim(
         &mut self,
         alert_id: &str,
+        owner: &str,
         channel: ChannelId,
         limit: usize,
-    ) -> Result<Vec<Claimed>, LedgerError> {
+    ) -> Result<Result<Vec<Claimed>, Halt>, LedgerError> {
         let now = now_ms();
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let alert: Option<(String, Option<String>)> = tx
+            .query_row(
+                "SELECT state, lease_owner FROM alerts WHERE id = ?1",
+                [alert_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((state, holder)) = alert else {
+            return Err(LedgerError::UnknownAlert(alert_id.to_owned()));
+        };
+        let state: AlertState = state.parse()?;
+        if state != AlertState::Sending {
+            return Ok(Err(Halt::State(state)));
+        }
+        if holder.as_deref() != Some(owner) {
+            return Ok(Err(Halt::LeaseLost { holder }));
+        }
         let mut claimed = {
             let mut stmt = tx.prepare_cached(
                 "UPDATE deliveries SET state = 'sending', updated_at = ?4
@@ -86,7 +109,7 @@ impl Ledger {
         };
         tx.commit()?;
         claimed.sort_by_key(|c| c.id);
-        Ok(claimed)
+        Ok(Ok(claimed))
     }
 
     /// Writes a batch of outcomes in one transaction.

@@ -241,8 +241,8 @@ mod tests {
             .conn()
             .execute(
                 "INSERT INTO alerts (id, template, variables, status, msg_type, audience, channels,
-                                     rendered, headline, created_at, operator, host)
-                 VALUES ('a', 't', '{}', 'Actual', 'Alert', '{}', '[]', '{}', 'h', 'now', 'o', 'h')",
+                                     rendered, headline, created_at, operator, host, thread_id)
+                 VALUES ('a', 't', '{}', 'Actual', 'Alert', '{}', '[]', '{}', 'h', 'now', 'o', 'h', 'a')",
                 [],
             )
             .unwrap();

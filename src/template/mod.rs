@@ -145,8 +145,8 @@ impl Rendered {
 
 pub struct RenderOptions<'a> {
     pub default_language: &'a str,
-    /// Prepended to every text of every channel for drills.
-    pub drill_prefix: Option<&'a str>,
+    /// Prepended to every text of every channel: the drill or test marker.
+    pub prefix: Option<&'a str>,
 }
 
 const META_KEYS: [&str; 7] = [
@@ -387,11 +387,11 @@ impl Template {
             self.languages.keys().next().cloned().unwrap_or_default()
         };
         let fallback = self.languages.get(&default_language);
-        let prefix = |text: String| match options.drill_prefix {
+        let prefix = |text: String| match options.prefix {
             Some(p) if !p.is_empty() => format!("{p} {text}"),
             _ => text,
         };
-        let html_prefix = |text: String| match options.drill_prefix {
+        let html_prefix = |text: String| match options.prefix {
             Some(p) if !p.is_empty() => format!("{} {text}", html_escape(p)),
             _ => text,
         };

@@ -51,7 +51,7 @@ fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 
 const PLAIN: RenderOptions<'static> = RenderOptions {
     default_language: "it",
-    drill_prefix: None,
+    prefix: None,
 };
 
 #[test]
@@ -125,7 +125,7 @@ fn drill_prefix_reaches_every_channel_and_the_subject() {
         .unwrap();
     let opts = RenderOptions {
         default_language: "it",
-        drill_prefix: Some("[ESERCITAZIONE]"),
+        prefix: Some("[ESERCITAZIONE]"),
     };
     let r = t.render(&v, &opts).unwrap();
     for channel in [

@@ -1,0 +1,170 @@
+//! The fan-out plan: the alert row and one delivery per (channel, address),
+//! written in one transaction that is on disk before the first message
+//! leaves. Each delivery remembers whether its recipient is outside the
+//! drill audience, for the confirmation of later follow-ups and retries.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use ring::digest::{SHA256, digest};
+use serde_json::json;
+
+use super::{Prepared, Session};
+use crate::audience::Audience;
+use crate::config::Config;
+use crate::contacts;
+use crate::domain::{AlertId, CapStatus, ChannelId};
+use crate::error::Error;
+use crate::ledger::{AlertState, NewAlert, Planner, active_subscribers};
+
+/// What an idempotency key stands for: template, variables, status,
+/// audience and channels. The same key with another fingerprint is a
+/// different alert, never a resume of the first (SPEC §11).
+pub fn fingerprint(p: &Prepared) -> String {
+    let mut channels: Vec<&str> = p.channels.iter().map(|c| c.as_str()).collect();
+    channels.sort_unstable();
+    let canonical = json!({
+        "template": p.template.id,
+        "variables": p.vars,
+        "status": p.status.as_str(),
+        "audience": p.audience.describe(),
+        "channels": channels,
+    });
+    digest(&SHA256, canonical.to_string().as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The transports of `channels` as configured now.
+pub fn transports(config: &Config, channels: &[ChannelId]) -> BTreeMap<String, String> {
+    channels
+        .iter()
+        .filter_map(|c| {
+            config
+                .channels
+                .transport_kind(*c)
+                .map(|k| (c.to_string(), k.to_owned()))
+        })
+        .collect()
+}
+
+/// The alert row of a new message.
+pub fn new_alert(
+    s: &Session<'_>,
+    p: &Prepared,
+    id: &AlertId,
+    thread_id: Option<&str>,
+    key: Option<String>,
+    state: AlertState,
+) -> NewAlert {
+    let approval_deadline = (state == AlertState::AwaitingApproval)
+        .then_some(s.config.approval.as_ref())
+        .flatten()
+        .and_then(|a| chrono::Duration::from_std(a.timeout).ok())
+        .map(|t| (Utc::now() + t).to_rfc3339());
+    NewAlert {
+        id: id.to_string(),
+        fingerprint: key.as_ref().map(|_| fingerprint(p)),
+        idem_key: key,
+        thread_id: thread_id.unwrap_or(id.as_str()).to_owned(),
+        transports: json!(transports(s.config, &p.channels)),
+        state,
+        creator: s.identity.clone(),
+        approval_deadline,
+        template: p.template.id.clone(),
+        variables: json!(p.vars),
+        status: p.status.as_str(),
+        msg_type: p.msg_type.as_str(),
+        references: p.references.clone(),
+        audience: json!(p.audience),
+        channels: p.channels.clone(),
+        rendered: serde_json::to_value(&p.rendered).unwrap_or_default(),
+        headline: p.rendered.headline().to_owned(),
+        created_at: Utc::now().to_rfc3339(),
+        expires_at: p.expires_at.map(|t| t.to_rfc3339()),
+        operator: s.actor.operator.clone(),
+        host: s.actor.host.clone(),
+    }
+}
+
+/// The plan's pass, inside its transaction: one delivery per
+/// (channel, address). An invalid contact row rolls the whole plan back
+/// (exit 2, nothing sent) unless `skip_invalid`, which records it.
+pub fn fill(
+    config: &Config,
+    p: &Prepared,
+    drill: &Audience,
+    planner: &mut Planner<'_>,
+    skip_invalid: bool,
+) -> Result<(), Error> {
+    let default_lang = &config.general.default_language;
+    let mut failure: Option<Error> = None;
+    let mut problems = Vec::new();
+    contacts::scan::<()>(config, |row| {
+        match row {
+            Ok(c) if p.audience.matches(&c.zones, &c.groups) => {
+                let lang = c.language.as_deref().unwrap_or(default_lang);
+                let outside = !drill.matches(&c.zones, &c.groups);
+                for ch in &p.channels {
+                    if let Some(address) = c.address(*ch)
+                        && let Err(e) = planner.add(*ch, address, Some(&c.id), lang, outside)
+                    {
+                        failure = Some(e.into());
+                        return Err(());
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) if skip_invalid => planner.skipped_rows.push(e.to_string()),
+            Err(e) => problems.push(e),
+        }
+        Ok(())
+    })
+    .ok();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if !problems.is_empty() {
+        return Err(super::reach::contact_problems(&problems));
+    }
+    if p.channels.contains(&ChannelId::Telegram) {
+        for sub in active_subscribers(planner.conn())? {
+            if p.audience.matches(&sub.zones, &[]) {
+                let outside = !drill.matches(&sub.zones, &[]);
+                planner.add(
+                    ChannelId::Telegram,
+                    &sub.chat,
+                    Some(&format!("subscriber:{}", sub.chat)),
+                    &sub.language,
+                    outside,
+                )?;
+            }
+        }
+        let broadcast = config
+            .channels
+            .telegram
+            .as_ref()
+            .and_then(|t| t.broadcast_chat.as_deref());
+        // Exercise and Test never reach a broadcast channel (SPEC §11).
+        if let Some(chat) = broadcast
+            && p.status == CapStatus::Actual
+        {
+            planner.add(
+                ChannelId::Telegram,
+                chat,
+                Some("broadcast"),
+                default_lang,
+                true,
+            )?;
+        }
+    }
+    if p.channels.contains(&ChannelId::Banner) {
+        // Exercise and Test only ever reach the drill banner files.
+        let public = p.status == CapStatus::Actual;
+        let address = if public { "public" } else { "drill" };
+        planner.add(ChannelId::Banner, address, None, default_lang, public)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,342 @@
+//! An alert's life in the ledger (SPEC §11): its state, the lease that
+//! makes one process its only sender, its thread of follow-ups, and the
+//! counts the safety rules look at. Every transition is one statement
+//! guarded by the state it leaves, so two processes never both win.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Ledger, LedgerError, lease_holder_alive, now_ms};
+
+/// `alert.state` (SPEC §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertState {
+    AwaitingApproval,
+    Sending,
+    Paused,
+    Settled,
+    Cancelled,
+    Rejected,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AwaitingApproval => "awaiting_approval",
+            Self::Sending => "sending",
+            Self::Paused => "paused",
+            Self::Settled => "settled",
+            Self::Cancelled => "cancelled",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+impl fmt::Display for AlertState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AlertState {
+    type Err = LedgerError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "awaiting_approval" => Self::AwaitingApproval,
+            "sending" => Self::Sending,
+            "paused" => Self::Paused,
+            "settled" => Self::Settled,
+            "cancelled" => Self::Cancelled,
+            "rejected" => Self::Rejected,
+            other => {
+                return Err(LedgerError::Corrupt(format!(
+                    "unknown alert state `{other}`"
+                )));
+            }
+        })
+    }
+}
+
+/// Why a sender must stop claiming deliveries of an alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Halt {
+    /// The alert left `sending` (cancelled, paused, superseded…).
+    State(AlertState),
+    /// Another process took the lease.
+    LeaseLost { holder: Option<String> },
+}
+
+impl fmt::Display for Halt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::State(AlertState::Cancelled) => {
+                f.write_str("the alert was cancelled while this process was sending it")
+            }
+            Self::State(AlertState::Paused) => f.write_str("the alert was paused"),
+            Self::State(AlertState::Settled) => f.write_str(
+                "the alert was superseded by an update while this process was sending it",
+            ),
+            Self::State(state) => write!(f, "the alert is now {state}"),
+            Self::LeaseLost { holder: Some(h) } => {
+                write!(f, "another process ({h}) took over sending this alert")
+            }
+            Self::LeaseLost { holder: None } => {
+                f.write_str("this process no longer holds the alert's lease")
+            }
+        }
+    }
+}
+
+impl Ledger {
+    /// Takes the right to send an alert's deliveries. Atomic: the lease is
+    /// swapped only from the holder that was seen, so of two processes
+    /// racing for it exactly one wins. A lease is free when it expired or
+    /// its process is gone from this host. Returns the live holder when it
+    /// is someone else's.
+    pub fn acquire_lease(
+        &self,
+        alert_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, LedgerError> {
+        for _ in 0..5 {
+            let now = now_ms();
+            let current: Option<(Option<String>, Option<i64>)> = self
+                .conn
+                .query_row(
+                    "SELECT lease_owner, lease_until FROM alerts WHERE id = ?1",
+                    [alert_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((holder, until)) = current else {
+                return Err(LedgerError::UnknownAlert(alert_id.to_owned()));
+            };
+            if let (Some(h), Some(until)) = (&holder, until)
+                && h != owner
+                && until > now
+                && lease_holder_alive(h)
+            {
+                return Ok(Some(h.clone()));
+            }
+            let swapped = self.conn.execute(
+                "UPDATE alerts SET lease_owner = ?2, lease_until = ?3
+                 WHERE id = ?1 AND lease_owner IS ?4",
+                params![alert_id, owner, now + ttl.as_millis() as i64, holder],
+            )?;
+            if swapped == 1 {
+                return Ok(None);
+            }
+        }
+        Err(LedgerError::Corrupt(format!(
+            "alert {alert_id}: its lease keeps changing hands"
+        )))
+    }
+
+    /// Extends a lease this process holds; false when it was lost.
+    pub fn renew_lease(
+        &self,
+        alert_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, LedgerError> {
+        Ok(self.conn.execute(
+            "UPDATE alerts SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2",
+            params![alert_id, owner, now_ms() + ttl.as_millis() as i64],
+        )? == 1)
+    }
+
+    pub fn release_lease(&self, alert_id: &str, owner: &str) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "UPDATE alerts SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
+            params![alert_id, owner],
+        )?;
+        Ok(())
+    }
+
+    /// The live holder of an alert's lease other than `owner`, if any.
+    pub fn lease_holder(&self, alert_id: &str, owner: &str) -> Result<Option<String>, LedgerError> {
+        let current: Option<(Option<String>, Option<i64>)> = self
+            .conn
+            .query_row(
+                "SELECT lease_owner, lease_until FROM alerts WHERE id = ?1",
+                [alert_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(match current {
+            Some((Some(h), Some(until)))
+                if h != owner && until > now_ms() && lease_holder_alive(&h) =>
+            {
+                Some(h)
+            }
+            _ => None,
+        })
+    }
+
+    pub fn alert_state(&self, alert_id: &str) -> Result<AlertState, LedgerError> {
+        let state: Option<String> = self
+            .conn
+            .query_row("SELECT state FROM alerts WHERE id = ?1", [alert_id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        state
+            .ok_or_else(|| LedgerError::UnknownAlert(alert_id.to_owned()))?
+            .parse()
+    }
+
+    /// Moves an alert from one state to another; false when it was not in
+    /// `from` (someone else moved it first).
+    pub fn transition(
+        &self,
+        alert_id: &str,
+        from: AlertState,
+        to: AlertState,
+    ) -> Result<bool, LedgerError> {
+        let settled = matches!(
+            to,
+            AlertState::Settled | AlertState::Cancelled | AlertState::Rejected
+        );
+        Ok(self.conn.execute(
+            "UPDATE alerts SET state = ?3,
+                    settled_at = CASE WHEN ?4 THEN COALESCE(settled_at, ?5) ELSE NULL END
+             WHERE id = ?1 AND state = ?2",
+            params![
+                alert_id,
+                from.as_str(),
+                to.as_str(),
+                settled,
+                chrono::Utc::now().to_rfc3339()
+            ],
+        )? == 1)
+    }
+
+    /// Records the approver (or rejecter) and moves the alert out of
+    /// `awaiting_approval`; a rejected alert's deliveries become `skipped`.
+    /// False when it was no longer awaiting approval.
+    pub fn decide_approval(
+        &mut self,
+        alert_id: &str,
+        by: &str,
+        approved: bool,
+        reason: &str,
+    ) -> Result<bool, LedgerError> {
+        let tx = self.conn.transaction()?;
+        let to = if approved {
+            AlertState::Sending
+        } else {
+            AlertState::Rejected
+        };
+        let n = tx.execute(
+            "UPDATE alerts SET state = ?2, decided_by = ?3, approval_deadline = NULL,
+                    settled_at = CASE WHEN ?4 THEN NULL ELSE ?5 END
+             WHERE id = ?1 AND state = 'awaiting_approval'",
+            params![
+                alert_id,
+                to.as_str(),
+                by,
+                approved,
+                chrono::Utc::now().to_rfc3339()
+            ],
+        )?;
+        if n == 1 && !approved {
+            tx.execute(
+                "UPDATE deliveries SET state = 'skipped', last_error = ?2, updated_at = ?3
+                 WHERE alert_id = ?1 AND state = 'pending'",
+                params![alert_id, reason, now_ms()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    /// Alerts awaiting approval whose deadline passed (RFC 3339 compare is
+    /// safe: every stored time is UTC with the same format).
+    pub fn expired_approvals(&self, now_rfc3339: &str) -> Result<Vec<String>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id FROM alerts WHERE state = 'awaiting_approval'
+               AND approval_deadline IS NOT NULL AND approval_deadline <= ?1 ORDER BY rowid",
+        )?;
+        let ids = stmt
+            .query_map([now_rfc3339], |r| r.get(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ids)
+    }
+
+    /// Alerts awaiting approval, oldest first.
+    pub fn awaiting_approval(&self) -> Result<Vec<String>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM alerts WHERE state = 'awaiting_approval' ORDER BY rowid")?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ids)
+    }
+
+    /// Every message of a thread, oldest first.
+    pub fn thread(&self, thread_id: &str) -> Result<Vec<String>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM alerts WHERE thread_id = ?1 ORDER BY rowid")?;
+        let ids = stmt
+            .query_map([thread_id], |r| r.get(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ids)
+    }
+
+    /// Deliveries in the given states whose recipient is outside the drill
+    /// audience: the ones that make an action need confirmation.
+    pub fn outside_drill(&self, alert_id: &str, states: &[&str]) -> Result<u64, LedgerError> {
+        let list = states
+            .iter()
+            .map(|s| format!("'{}'", s.replace('\'', "")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(self.conn.query_row(
+            &format!(
+                "SELECT COUNT(*) FROM deliveries
+                 WHERE alert_id = ?1 AND outside_drill = 1 AND state IN ({list})"
+            ),
+            [alert_id],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    /// The alert that holds an idempotency key, with its fingerprint.
+    pub fn alert_by_key(&self, key: &str) -> Result<Option<(String, String)>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, COALESCE(fingerprint, '') FROM alerts WHERE idem_key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip() {
+        for s in [
+            AlertState::AwaitingApproval,
+            AlertState::Sending,
+            AlertState::Paused,
+            AlertState::Settled,
+            AlertState::Cancelled,
+            AlertState::Rejected,
+        ] {
+            assert_eq!(s.as_str().parse::<AlertState>().expect("parse"), s);
+        }
+        assert!("sent".parse::<AlertState>().is_err());
+    }
+}
