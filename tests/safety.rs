@@ -576,3 +576,102 @@ fn the_audit_trail_is_hash_chained_and_verify_finds_the_edited_row() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("row 1"), "{err}");
 }
+
+#[test]
+fn cancel_wins_over_a_live_sender_which_stops_at_its_next_claim() {
+    let n = 400;
+    let p = slow_project(n);
+    let mut a = METEO_SMS.to_vec();
+    a.push("--yes");
+    let sender = spawn(&p, &a);
+    wait_for_sms(&p, 20);
+    let id = p.sql("SELECT id FROM alerts").remove(0);
+    // No lease needed: the cancel goes through while the sender runs.
+    let (code, _, err) = p.run(&["cancel", &id, "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = finish(sender);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cancelled"), "{err}");
+    let original: Vec<_> = p
+        .outbox("sms")
+        .into_iter()
+        .filter(|l| l["alert_id"] == id.as_str())
+        .collect();
+    assert!(
+        original.len() < n,
+        "the sender stopped ({} of {n})",
+        original.len()
+    );
+    assert_eq!(
+        p.sql(&format!("SELECT COUNT(*) FROM deliveries WHERE alert_id = '{id}' AND state IN ('pending', 'sending')")),
+        ["0"],
+        "nothing of the cancelled alert is left to send"
+    );
+    assert_eq!(
+        p.sql(&format!("SELECT state FROM alerts WHERE id = '{id}'")),
+        ["cancelled"]
+    );
+    // Nobody the original reached misses the revocation. (The cancel may
+    // have been planned while a last send was in flight: it goes to those
+    // `sending` too, so it can reach one more than the original did.)
+    let revoked: std::collections::HashSet<String> = p
+        .outbox("sms")
+        .into_iter()
+        .filter(|l| l["alert_id"] != id.as_str())
+        .map(|l| l["to"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    for l in &original {
+        assert!(
+            revoked.contains(l["to"].as_str().unwrap_or_default()),
+            "{l}"
+        );
+    }
+    // And the timer never sends the cancelled alert's remainder.
+    assert_eq!(p.run(&["resume"]).0, 0);
+    assert_eq!(
+        p.outbox("sms")
+            .iter()
+            .filter(|l| l["alert_id"] == id.as_str())
+            .count(),
+        original.len()
+    );
+}
+
+/// Runs allerta on a real pseudo-terminal and types `answer` at the prompt.
+fn on_terminal(p: &Project, answer: &str, args: &[&str]) -> (i32, String) {
+    let transcript = p.path("terminal.txt");
+    let status = std::process::Command::new("/usr/bin/python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/servers/pty_answer.py"
+        ))
+        .args(["Type 'si' or 'yes'", answer])
+        .arg(&transcript)
+        .arg("--")
+        .arg(assert_cmd::cargo::cargo_bin("allerta"))
+        .arg("--config")
+        .arg(p.path("allerta.toml"))
+        .args(args)
+        .current_dir(p.dir.path())
+        .status()
+        .expect("python3 pty");
+    (
+        status.code().unwrap_or(-1),
+        std::fs::read_to_string(&transcript).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn on_a_terminal_the_screen_names_the_status_in_capitals_and_waits_for_a_typed_yes() {
+    let p = project();
+    let (code, screen) = on_terminal(&p, "no", &args(&EVACUAZIONE, &["--test", "--all"]));
+    assert_eq!(code, 4, "{screen}");
+    assert!(screen.contains("TEST — new alert"), "{screen}");
+    assert!(screen.contains("[TEST]"), "{screen}");
+    assert!(all_outbox(&p).is_empty(), "declined: nothing sent");
+
+    let (code, screen) = on_terminal(&p, "si", &args(&EVACUAZIONE, &["--all"]));
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("REAL ALERT (ACTUAL)"), "{screen}");
+    assert_eq!(p.outbox("sms").len(), 3);
+}

@@ -21,13 +21,23 @@ use crate::ledger::{AlertState, NewAlert, Planner, active_subscribers};
 /// audience and channels. The same key with another fingerprint is a
 /// different alert, never a resume of the first (SPEC §11).
 pub fn fingerprint(p: &Prepared) -> String {
-    let mut channels: Vec<&str> = p.channels.iter().map(|c| c.as_str()).collect();
+    fingerprint_of(&p.template.id, &p.vars, p.status, &p.audience, &p.channels)
+}
+
+fn fingerprint_of(
+    template: &str,
+    vars: &BTreeMap<String, String>,
+    status: CapStatus,
+    audience: &Audience,
+    channels: &[ChannelId],
+) -> String {
+    let mut channels: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
     channels.sort_unstable();
     let canonical = json!({
-        "template": p.template.id,
-        "variables": p.vars,
-        "status": p.status.as_str(),
-        "audience": p.audience.describe(),
+        "template": template,
+        "variables": vars,
+        "status": status.as_str(),
+        "audience": audience.describe(),
         "channels": channels,
     });
     digest(&SHA256, canonical.to_string().as_bytes())
@@ -167,4 +177,50 @@ pub fn fill(
         planner.add(ChannelId::Banner, address, None, default_lang, public)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audience::Selector;
+
+    fn fp(status: CapStatus, zone: &str, livello: &str, channels: &[ChannelId]) -> String {
+        let vars = BTreeMap::from([("livello".to_owned(), livello.to_owned())]);
+        let audience = Audience {
+            selectors: vec![Selector::Zone(crate::domain::ZoneId::declared(zone))],
+        };
+        fingerprint_of("allerta-meteo", &vars, status, &audience, channels)
+    }
+
+    #[test]
+    fn the_same_alert_has_the_same_fingerprint_whatever_the_channel_order() {
+        let a = fp(
+            CapStatus::Actual,
+            "centro",
+            "rosso",
+            &[ChannelId::Sms, ChannelId::Email],
+        );
+        let b = fp(
+            CapStatus::Actual,
+            "centro",
+            "rosso",
+            &[ChannelId::Email, ChannelId::Sms],
+        );
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 64);
+    }
+
+    #[test]
+    fn status_audience_variables_and_channels_each_change_it() {
+        let base = fp(CapStatus::Actual, "centro", "rosso", &[ChannelId::Sms]);
+        for other in [
+            fp(CapStatus::Exercise, "centro", "rosso", &[ChannelId::Sms]),
+            fp(CapStatus::Test, "centro", "rosso", &[ChannelId::Sms]),
+            fp(CapStatus::Actual, "fibbiana", "rosso", &[ChannelId::Sms]),
+            fp(CapStatus::Actual, "centro", "giallo", &[ChannelId::Sms]),
+            fp(CapStatus::Actual, "centro", "rosso", &[ChannelId::Email]),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
 }

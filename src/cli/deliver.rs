@@ -120,10 +120,12 @@ pub fn report(ctx: &Ctx, ledger: &Ledger, alert_id: &str) -> Result<(), Error> {
     let counts = ledger.counts(alert_id)?;
     if ctx.json {
         let mut doc = status_document(&row, &counts);
+        doc["thread"] = json!(ledger.thread(&row.thread_id)?);
         super::sms_status::annotate(&ctx.config, &mut doc);
         super::print_json(&doc);
     } else {
         print_status(&row, &counts, ctx.config.general.timezone);
+        print_thread(ledger, &row)?;
         if let Some(line) = super::sms_status::line(&ctx.config, &counts) {
             println!("{line}");
         }
@@ -134,6 +136,21 @@ pub fn report(ctx: &Ctx, ledger: &Ledger, alert_id: &str) -> Result<(), Error> {
         return Err(Error::DeliveriesFailed(format!(
             "alert {alert_id}: {failed} deliveries failed, {left} not finished (see `allerta status {alert_id} --failed`)"
         )));
+    }
+    Ok(())
+}
+
+/// The alert's thread, when it has more than one message.
+pub fn print_thread(ledger: &Ledger, row: &AlertRow) -> Result<(), Error> {
+    let ids = ledger.thread(&row.thread_id)?;
+    if ids.len() > 1 {
+        let mut parts = Vec::new();
+        for id in &ids {
+            let a = ledger.alert(Some(id))?;
+            let here = if *id == row.id { " ← this" } else { "" };
+            parts.push(format!("{id} ({}, {}){here}", a.msg_type, a.state));
+        }
+        println!("  thread: {}", parts.join(" → "));
     }
     Ok(())
 }

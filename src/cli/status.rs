@@ -53,6 +53,7 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<(), Error> {
     let listing = args.deliveries || args.failed;
     if ctx.json {
         let mut doc = status_document(&row, &counts);
+        doc["thread"] = json!(ledger.thread(&row.thread_id)?);
         super::sms_status::annotate(&ctx.config, &mut doc);
         if listing {
             let mut list = Vec::new();
@@ -66,6 +67,7 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<(), Error> {
         return Ok(());
     }
     print_status(&row, &counts, ctx.config.general.timezone);
+    super::deliver::print_thread(&ledger, &row)?;
     if let Some(line) = super::sms_status::line(&ctx.config, &counts) {
         println!("{line}");
     }
@@ -137,8 +139,13 @@ pub fn list(ctx: &Ctx, args: ListArgs) -> Result<(), Error> {
                     )
                 })
                 .collect();
+            let thread = if a.thread_id == a.id {
+                String::new()
+            } else {
+                format!("  (thread {})", a.thread_id)
+            };
             println!(
-                "{}  {:<8} {:<9} {:<8} {:<18} {}  [{}]",
+                "{}  {:<8} {:<9} {:<17} {:<18} {}  [{}]{thread}",
                 a.id,
                 a.status,
                 a.msg_type,

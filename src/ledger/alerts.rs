@@ -340,3 +340,102 @@ mod tests {
         assert!("sent".parse::<AlertState>().is_err());
     }
 }
+
+#[cfg(test)]
+mod lease_tests {
+    use super::*;
+
+    fn ledger_with_alert(state: &str) -> (tempfile::TempDir, Ledger) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ledger = Ledger::open(&dir.path().join("t.db")).expect("open");
+        ledger
+            .conn()
+            .execute(
+                "INSERT INTO alerts (id, template, variables, status, msg_type, audience, channels,
+                                     rendered, headline, created_at, operator, host, thread_id, state)
+                 VALUES ('a', 't', '{}', 'Actual', 'Alert', '{}', '[]', '{}', 'h', 'now', 'o', 'h', 'a', ?1)",
+                [state],
+            )
+            .expect("alert");
+        ledger
+            .conn()
+            .execute(
+                "INSERT INTO deliveries (alert_id, channel, address, language, state, updated_at, token)
+                 VALUES ('a', 'sms', '+393330000001', 'it', 'pending', 0, 'k')",
+                [],
+            )
+            .expect("delivery");
+        (dir, ledger)
+    }
+
+    /// A holder on another host: alive until its lease expires.
+    const OTHER: &str = "elsewhere.example:1";
+
+    #[test]
+    fn of_two_owners_only_one_holds_the_lease() {
+        let (_d, l) = ledger_with_alert("sending");
+        assert_eq!(l.acquire_lease("a", OTHER, LONG).expect("first"), None);
+        assert_eq!(
+            l.acquire_lease("a", "me.example:2", LONG).expect("second"),
+            Some(OTHER.to_owned())
+        );
+        assert!(!l.renew_lease("a", "me.example:2", LONG).expect("renew"));
+        assert!(l.renew_lease("a", OTHER, LONG).expect("renew"));
+    }
+
+    #[test]
+    fn an_expired_lease_is_taken_over() {
+        let (_d, l) = ledger_with_alert("sending");
+        assert_eq!(
+            l.acquire_lease("a", OTHER, Duration::ZERO).expect("first"),
+            None
+        );
+        assert_eq!(
+            l.acquire_lease("a", "me.example:2", LONG)
+                .expect("takeover"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_claim_halts_when_the_alert_is_cancelled_or_the_lease_is_lost() {
+        let (_d, mut l) = ledger_with_alert("sending");
+        assert_eq!(l.acquire_lease("a", OTHER, LONG).expect("lease"), None);
+        let halt = l
+            .claim("a", "me.example:2", crate::domain::ChannelId::Sms, 10)
+            .expect("claim");
+        assert!(matches!(halt, Err(Halt::LeaseLost { .. })), "{halt:?}");
+        assert!(
+            l.transition("a", AlertState::Sending, AlertState::Cancelled)
+                .expect("cancel")
+        );
+        let halt = l
+            .claim("a", OTHER, crate::domain::ChannelId::Sms, 10)
+            .expect("claim");
+        assert_eq!(
+            halt.map(|v| v.len()),
+            Err(Halt::State(AlertState::Cancelled))
+        );
+        assert_eq!(
+            l.conn()
+                .query_row("SELECT state FROM deliveries", [], |r| r
+                    .get::<_, String>(0))
+                .expect("state"),
+            "pending",
+            "a halted claim changes nothing"
+        );
+    }
+
+    #[test]
+    fn a_claim_by_the_holder_of_a_sending_alert_takes_the_delivery() {
+        let (_d, mut l) = ledger_with_alert("sending");
+        assert_eq!(l.acquire_lease("a", OTHER, LONG).expect("lease"), None);
+        let got = l
+            .claim("a", OTHER, crate::domain::ChannelId::Sms, 10)
+            .expect("claim")
+            .expect("no halt");
+        assert_eq!(got.len(), 1);
+    }
+
+    const LONG: Duration = Duration::from_secs(60);
+}
