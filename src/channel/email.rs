@@ -76,11 +76,10 @@ pub fn headers_for(m: &Message<'_>, h: &HeaderConfig) -> Vec<(String, String)> {
     ];
     // Citizens from the contact lists can leave; the one-click form (RFC
     // 8058) lets mail clients offer it without opening a browser.
-    let is_citizen = m
-        .delivery
-        .recipient
-        .as_deref()
-        .is_some_and(|r| r != "broadcast");
+    let is_citizen = matches!(
+        m.delivery.recipient,
+        super::Recipient::Contact(_) | super::Recipient::Subscriber(_)
+    );
     if let Some(url) = &h.unsubscribe_url
         && is_citizen
     {
@@ -376,8 +375,8 @@ mod tests {
 
     use super::*;
     use crate::channel::AlertContext;
+    use crate::channel::{Delivery, Recipient};
     use crate::domain::{CapStatus, MsgType};
-    use crate::ledger::Claimed;
     use crate::template::{CapMeta, ChannelText, Rendered};
 
     fn alert(status: CapStatus) -> AlertContext {
@@ -404,11 +403,11 @@ mod tests {
         }
     }
 
-    fn delivery(recipient: Option<&str>) -> Claimed {
-        Claimed {
+    fn delivery(recipient: Option<&str>) -> Delivery {
+        Delivery {
             id: 42,
             address: "mario@example.org".into(),
-            recipient: recipient.map(str::to_owned),
+            recipient: Recipient::from_column(recipient),
             language: "it".into(),
             attempts: 0,
             token: "t0k3n".into(),

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use crate::config::{BannerTransport, Config, EmailTransport, SmsTransport, TelegramTransport};
 use crate::domain::ChannelId;
-use crate::ledger::Claimed;
 use crate::template::ChannelText;
 
 /// The alert as every channel sees it.
@@ -30,10 +29,52 @@ pub struct AlertContext {
     pub expires_at: Option<String>,
 }
 
+/// Who a delivery is for, as the plan recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    /// A row of a contact file, by its `id`.
+    Contact(String),
+    /// A subscriber of the Telegram bot, by chat id.
+    Subscriber(String),
+    /// The public broadcast channel (`channels.telegram.broadcast_chat`).
+    Broadcast,
+    /// Nobody in particular (the banner).
+    Public,
+}
+
+impl Recipient {
+    /// The ledger's `recipient` column: a contact id, `subscriber:<chat>`,
+    /// `broadcast`, or nothing.
+    pub fn from_column(value: Option<&str>) -> Self {
+        match value {
+            None => Self::Public,
+            Some("broadcast") => Self::Broadcast,
+            Some(v) => match v.strip_prefix("subscriber:") {
+                Some(chat) => Self::Subscriber(chat.to_owned()),
+                None => Self::Contact(v.to_owned()),
+            },
+        }
+    }
+}
+
+/// The delivery as a channel sees it: the engine copies it from the
+/// ledger's claim, so channels never depend on the ledger.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: i64,
+    pub address: String,
+    pub recipient: Recipient,
+    pub language: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// Per-delivery secret for unsubscribe and acknowledgement links.
+    pub token: String,
+}
+
 /// One message to send: which alert, which delivery, what text.
 pub struct Message<'a> {
     pub alert: &'a AlertContext,
-    pub delivery: &'a Claimed,
+    pub delivery: &'a Delivery,
     pub content: &'a ChannelText,
 }
 

@@ -228,7 +228,7 @@ impl Telegram {
     /// The public channel post carries no button: its followers are not
     /// deliveries of ours.
     fn is_broadcast(&self, m: &Message<'_>) -> bool {
-        m.delivery.recipient.as_deref() == Some("broadcast")
+        m.delivery.recipient == super::Recipient::Broadcast
             || self.broadcast_chat.as_deref() == Some(m.delivery.address.as_str())
     }
 

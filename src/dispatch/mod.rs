@@ -3,6 +3,7 @@
 //! handing outcomes to the writer thread. Errors are already classified by
 //! the channel; the engine only applies the retry policy.
 
+pub mod queue;
 pub mod rate;
 pub mod retry;
 pub mod writer;
@@ -12,13 +13,14 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::channel::{AlertContext, Channel, DeliveryError, Message};
+use crate::channel::{AlertContext, Channel, Delivery, DeliveryError, Message, Recipient};
 use crate::config::Retry;
 use crate::domain::ChannelId;
 use crate::ledger::{Claimed, Outcome, Record, now_ms};
+pub use queue::{EngineError, Queue};
 use rate::Pacer;
 use retry::Decision;
 pub use writer::Writer;
@@ -57,21 +59,21 @@ pub struct RunReport {
     pub halted: Option<String>,
 }
 
-pub struct Engine {
-    pub writer: Writer,
+pub struct Engine<Q: Queue> {
+    pub writer: Q,
     pub retry: Retry,
     pub progress: Arc<dyn Progress>,
     pub shutdown: CancellationToken,
 }
 
-impl Engine {
+impl<Q: Queue> Engine<Q> {
     /// Sends every unsettled delivery of the alert on the given channels and
     /// returns when each lane is settled, stopped or interrupted.
     pub async fn run(
         &self,
         alert: Arc<AlertContext>,
         channels: Vec<Arc<dyn Channel>>,
-    ) -> Result<RunReport, String> {
+    ) -> Result<RunReport, EngineError> {
         let mut lanes = tokio::task::JoinSet::new();
         for channel in channels {
             let lane = Lane {
@@ -86,7 +88,7 @@ impl Engine {
         }
         let mut report = RunReport::default();
         while let Some(joined) = lanes.join_next().await {
-            let (channel, outcome) = joined.map_err(|e| format!("channel worker crashed: {e}"))?;
+            let (channel, outcome) = joined.map_err(|e| EngineError::Worker(e.to_string()))?;
             match outcome? {
                 LaneEnd::Settled => {}
                 LaneEnd::Stopped(reason) => {
@@ -103,6 +105,7 @@ impl Engine {
     }
 }
 
+#[derive(Debug, PartialEq, Eq)]
 enum LaneEnd {
     Settled,
     Stopped(String),
@@ -110,8 +113,18 @@ enum LaneEnd {
     Halted(String),
 }
 
-struct Lane {
-    writer: Writer,
+/// What one turn of a lane did.
+#[derive(Debug, PartialEq, Eq)]
+enum Turn {
+    /// Started this many sends (or released them, when stopping).
+    Started(usize),
+    /// Nothing could start now; waited for a send in flight or a retry.
+    Waited,
+    End(LaneEnd),
+}
+
+struct Lane<Q: Queue> {
+    writer: Q,
     retry: Retry,
     progress: Arc<dyn Progress>,
     shutdown: CancellationToken,
@@ -119,139 +132,189 @@ struct Lane {
     channel: Arc<dyn Channel>,
 }
 
+/// A lane's working state between turns.
+struct LaneState {
+    concurrency: usize,
+    permits: Arc<Semaphore>,
+    pacer: Option<Arc<Pacer>>,
+    /// Set by the first send that finds the channel down.
+    stop: Arc<Mutex<Option<String>>>,
+}
+
+impl LaneState {
+    fn stopped(&self) -> Option<String> {
+        self.stop.lock().map(|s| s.clone()).unwrap_or(None)
+    }
+
+    fn in_flight(&self) -> bool {
+        self.permits.available_permits() < self.concurrency
+    }
+}
+
 /// Longest idle wait before re-checking the ledger (retries due, shutdown).
 const MAX_IDLE: Duration = Duration::from_secs(5);
 
-impl Lane {
+impl<Q: Queue> Lane<Q> {
     #[tracing::instrument(skip_all, fields(alert_id = %self.alert.id, channel = %self.channel.id()))]
-    async fn run(self) -> (ChannelId, Result<LaneEnd, String>) {
+    async fn run(self) -> (ChannelId, Result<LaneEnd, EngineError>) {
         let id = self.channel.id();
         let result = self.run_inner().await;
         let stopped = match &result {
-            Ok(LaneEnd::Stopped(reason)) => Some(reason.as_str()),
-            Ok(LaneEnd::Interrupted) => Some("interrupted"),
-            Ok(LaneEnd::Halted(reason)) => Some(reason.as_str()),
-            Err(e) => Some(e.as_str()),
+            Ok(LaneEnd::Stopped(reason)) => Some(reason.clone()),
+            Ok(LaneEnd::Interrupted) => Some("interrupted".to_owned()),
+            Ok(LaneEnd::Halted(reason)) => Some(reason.clone()),
+            Err(e) => Some(e.to_string()),
             Ok(LaneEnd::Settled) => None,
         };
-        self.progress.lane_finished(id, stopped);
+        self.progress.lane_finished(id, stopped.as_deref());
         (id, result)
     }
 
-    async fn run_inner(&self) -> Result<LaneEnd, String> {
-        let channel_id = self.channel.id();
-        let concurrency = self.channel.concurrency().max(1);
-        let (unsettled, _) = self.writer.unsettled(channel_id).await?;
-        self.progress
-            .lane_started(channel_id, unsettled, &self.channel.describe());
-        let permits = Arc::new(Semaphore::new(concurrency));
-        let pacer = self
-            .channel
-            .rate_per_second()
-            .map(|r| Arc::new(Pacer::new(r)));
-        let stop: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-        let stopped = |stop: &Mutex<Option<String>>| stop.lock().map(|s| s.clone()).unwrap_or(None);
-
+    /// The thin loop: turns until the lane ends.
+    async fn run_inner(&self) -> Result<LaneEnd, EngineError> {
+        let mut state = self.start().await?;
         loop {
-            if let Some(reason) = stopped(&stop) {
-                self.drain(&permits, concurrency).await;
-                return Ok(LaneEnd::Stopped(reason));
-            }
-            if self.shutdown.is_cancelled() {
-                self.drain(&permits, concurrency).await;
-                return Ok(LaneEnd::Interrupted);
-            }
-            // Claim only what can be started now: rows in `sending` are the
-            // duplicates a crash could cause, so keep them few.
-            let first = tokio::select! {
-                p = permits.clone().acquire_owned() => p.map_err(|e| e.to_string())?,
-                () = self.shutdown.cancelled() => continue,
-            };
-            let free = permits.available_permits() + 1;
-            let batch = match self.writer.claim(channel_id, free.min(256)).await? {
-                Ok(batch) => batch,
-                Err(halt) => {
-                    drop(first);
-                    self.drain(&permits, concurrency).await;
-                    return Ok(LaneEnd::Halted(halt.to_string()));
-                }
-            };
-            if batch.is_empty() {
-                drop(first);
-                if permits.available_permits() < concurrency {
-                    // Sends in flight: their outcomes may settle the lane.
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_millis(20)) => {}
-                        () = self.shutdown.cancelled() => {}
-                    }
-                    continue;
-                }
-                self.writer.flush().await?;
-                let (left, next_due) = self.writer.unsettled(channel_id).await?;
-                if left == 0 {
-                    return Ok(LaneEnd::Settled);
-                }
-                let wait = next_due
-                    .map(|due| Duration::from_millis((due - now_ms()).max(10) as u64))
-                    .unwrap_or(MAX_IDLE)
-                    .min(MAX_IDLE);
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
-                    () = self.shutdown.cancelled() => {}
-                }
-                continue;
-            }
-            let mut first = Some(first);
-            for delivery in batch {
-                let permit = match first.take() {
-                    Some(p) => p,
-                    None => permits
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .map_err(|e| e.to_string())?,
-                };
-                if let Some(reason) = stopped(&stop).or_else(|| {
-                    self.shutdown
-                        .is_cancelled()
-                        .then(|| "interrupted".to_owned())
-                }) {
-                    self.writer.record(Record {
-                        delivery_id: delivery.id,
-                        at_ms: now_ms(),
-                        outcome: Outcome::Released {
-                            reason: format!("not attempted: {reason}"),
-                        },
-                    });
-                    continue;
-                }
-                if let Some(p) = &pacer {
-                    p.wait().await;
-                }
-                let task = Attempt {
-                    writer: self.writer.clone(),
-                    retry: self.retry.clone(),
-                    progress: self.progress.clone(),
-                    alert: self.alert.clone(),
-                    channel: self.channel.clone(),
-                    stop: stop.clone(),
-                };
-                tokio::spawn(async move {
-                    task.run(delivery).await;
-                    drop(permit);
-                });
+            if let Turn::End(end) = self.turn(&mut state).await? {
+                return Ok(end);
             }
         }
     }
 
+    async fn start(&self) -> Result<LaneState, EngineError> {
+        let concurrency = self.channel.concurrency().max(1);
+        let (unsettled, _) = self.writer.unsettled(self.channel.id()).await?;
+        self.progress
+            .lane_started(self.channel.id(), unsettled, &self.channel.describe());
+        Ok(LaneState {
+            concurrency,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            pacer: self
+                .channel
+                .rate_per_second()
+                .map(|r| Arc::new(Pacer::new(r))),
+            stop: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// One turn: end the lane if it must end, else claim what can start
+    /// now and start it, else wait for something to change.
+    async fn turn(&self, st: &mut LaneState) -> Result<Turn, EngineError> {
+        let channel_id = self.channel.id();
+        if let Some(reason) = st.stopped() {
+            self.drain(st).await;
+            return Ok(Turn::End(LaneEnd::Stopped(reason)));
+        }
+        if self.shutdown.is_cancelled() {
+            self.drain(st).await;
+            return Ok(Turn::End(LaneEnd::Interrupted));
+        }
+        // Claim only what can be started now: rows in `sending` are the
+        // duplicates a crash could cause, so keep them few.
+        let first = tokio::select! {
+            p = st.permits.clone().acquire_owned() => p.map_err(|e| EngineError::Worker(e.to_string()))?,
+            () = self.shutdown.cancelled() => return Ok(Turn::Waited),
+        };
+        let free = st.permits.available_permits() + 1;
+        let batch = match self.writer.claim(channel_id, free.min(256)).await? {
+            Ok(batch) => batch,
+            Err(halt) => {
+                drop(first);
+                self.drain(st).await;
+                return Ok(Turn::End(LaneEnd::Halted(halt.to_string())));
+            }
+        };
+        if batch.is_empty() {
+            drop(first);
+            return self.idle(st).await;
+        }
+        let started = batch.len();
+        let mut first = Some(first);
+        for claimed in batch {
+            let permit = match first.take() {
+                Some(p) => p,
+                None => st
+                    .permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| EngineError::Worker(e.to_string()))?,
+            };
+            self.start_one(st, claimed, permit).await;
+        }
+        Ok(Turn::Started(started))
+    }
+
+    /// Paces and spawns one send, or releases the delivery unattempted when
+    /// the lane is stopping.
+    async fn start_one(&self, st: &LaneState, claimed: Claimed, permit: OwnedSemaphorePermit) {
+        let stopping = st.stopped().or_else(|| {
+            self.shutdown
+                .is_cancelled()
+                .then(|| "interrupted".to_owned())
+        });
+        if let Some(reason) = stopping {
+            self.writer.record(Record {
+                delivery_id: claimed.id,
+                at_ms: now_ms(),
+                outcome: Outcome::Released {
+                    reason: format!("not attempted: {reason}"),
+                },
+            });
+            return;
+        }
+        if let Some(p) = &st.pacer {
+            p.wait().await;
+        }
+        let task = Attempt {
+            writer: self.writer.clone(),
+            retry: self.retry.clone(),
+            progress: self.progress.clone(),
+            alert: self.alert.clone(),
+            channel: self.channel.clone(),
+            stop: st.stop.clone(),
+        };
+        tokio::spawn(async move {
+            task.run(claimed).await;
+            drop(permit);
+        });
+    }
+
+    /// Nothing to claim: settled, or wait for sends in flight or the next
+    /// retry.
+    async fn idle(&self, st: &LaneState) -> Result<Turn, EngineError> {
+        let channel_id = self.channel.id();
+        if st.in_flight() {
+            // Sends in flight: their outcomes may settle the lane.
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                () = self.shutdown.cancelled() => {}
+            }
+            return Ok(Turn::Waited);
+        }
+        self.writer.flush().await?;
+        let (left, next_due) = self.writer.unsettled(channel_id).await?;
+        if left == 0 {
+            return Ok(Turn::End(LaneEnd::Settled));
+        }
+        let wait = next_due
+            .map(|due| Duration::from_millis((due - now_ms()).max(10) as u64))
+            .unwrap_or(MAX_IDLE)
+            .min(MAX_IDLE);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = self.shutdown.cancelled() => {}
+        }
+        Ok(Turn::Waited)
+    }
+
     /// Waits for every send in flight to finish.
-    async fn drain(&self, permits: &Arc<Semaphore>, concurrency: usize) {
-        let _ = permits.acquire_many(concurrency as u32).await;
+    async fn drain(&self, st: &LaneState) {
+        let _ = st.permits.acquire_many(st.concurrency as u32).await;
     }
 }
 
-struct Attempt {
-    writer: Writer,
+struct Attempt<Q: Queue> {
+    writer: Q,
     retry: Retry,
     progress: Arc<dyn Progress>,
     alert: Arc<AlertContext>,
@@ -259,8 +322,21 @@ struct Attempt {
     stop: Arc<Mutex<Option<String>>>,
 }
 
-impl Attempt {
-    async fn run(self, delivery: Claimed) {
+/// The channel's view of a claimed delivery.
+fn delivery_of(c: &Claimed) -> Delivery {
+    Delivery {
+        id: c.id,
+        address: c.address.clone(),
+        recipient: Recipient::from_column(c.recipient.as_deref()),
+        language: c.language.clone(),
+        attempts: c.attempts,
+        token: c.token.clone(),
+    }
+}
+
+impl<Q: Queue> Attempt<Q> {
+    async fn run(self, claimed: Claimed) {
+        let delivery = delivery_of(&claimed);
         let channel_id = self.channel.id();
         let Some(content) = self.alert.rendered.text(channel_id, &delivery.language) else {
             self.finish(
@@ -295,8 +371,9 @@ impl Attempt {
                 reason,
                 recipient_gone,
             }) => {
-                if recipient_gone && let Some(r) = &delivery.recipient {
-                    self.writer.deactivate_subscriber(r.clone());
+                if recipient_gone && let Recipient::Subscriber(chat) = &delivery.recipient {
+                    self.writer
+                        .deactivate_subscriber(format!("subscriber:{chat}"));
                 }
                 (Outcome::Failed { error: reason }, Step::Failed)
             }
@@ -340,7 +417,7 @@ impl Attempt {
         self.finish(&delivery, outcome, step);
     }
 
-    fn finish(&self, delivery: &Claimed, outcome: Outcome, step: Step) {
+    fn finish(&self, delivery: &Delivery, outcome: Outcome, step: Step) {
         self.writer.record(Record {
             delivery_id: delivery.id,
             at_ms: now_ms(),
@@ -349,3 +426,6 @@ impl Attempt {
         self.progress.step(self.channel.id(), step);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -203,3 +203,38 @@ fn flush(ledger: &mut Ledger, batch: &mut Vec<Record>, failure: &mut Option<Stri
     }
     batch.clear();
 }
+
+impl super::Queue for Writer {
+    async fn claim(
+        &self,
+        channel: ChannelId,
+        limit: usize,
+    ) -> Result<Result<Vec<Claimed>, Halt>, super::EngineError> {
+        Writer::claim(self, channel, limit)
+            .await
+            .map_err(super::EngineError::Ledger)
+    }
+
+    fn record(&self, record: Record) {
+        Writer::record(self, record);
+    }
+
+    fn deactivate_subscriber(&self, recipient: String) {
+        Writer::deactivate_subscriber(self, recipient);
+    }
+
+    async fn unsettled(
+        &self,
+        channel: ChannelId,
+    ) -> Result<(u64, Option<i64>), super::EngineError> {
+        Writer::unsettled(self, channel)
+            .await
+            .map_err(super::EngineError::Ledger)
+    }
+
+    async fn flush(&self) -> Result<(), super::EngineError> {
+        Writer::flush(self)
+            .await
+            .map_err(super::EngineError::Ledger)
+    }
+}
