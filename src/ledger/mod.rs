@@ -10,6 +10,7 @@ mod plan;
 mod query;
 mod queue;
 mod reports;
+mod state;
 mod subscribers;
 
 use std::path::Path;
@@ -25,6 +26,7 @@ pub use plan::{NewAlert, Planner};
 pub use query::{AlertRow, ChannelCounts, DeliveryRow};
 pub use queue::{Claimed, Outcome, Record};
 pub use reports::{Effect, Lookup, Report, ReportState};
+pub use state::DeliveryState;
 pub use subscribers::{ActiveSubscriber, active_subscribers};
 
 #[derive(Debug, thiserror::Error)]

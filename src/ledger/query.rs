@@ -199,18 +199,13 @@ impl Ledger {
             let c = out.entry(channel).or_default();
             c.total += n;
             c.acknowledged += acked;
-            match state.as_str() {
-                "pending" => c.pending += n,
-                "sending" => c.sending += n,
-                "sent" => c.sent += n,
-                "delivered" => c.delivered += n,
-                "failed" => c.failed += n,
-                "skipped" => c.skipped += n,
-                other => {
-                    return Err(LedgerError::Corrupt(format!(
-                        "unknown delivery state `{other}`"
-                    )));
-                }
+            match state.parse::<super::DeliveryState>()? {
+                super::DeliveryState::Pending => c.pending += n,
+                super::DeliveryState::Sending => c.sending += n,
+                super::DeliveryState::Sent => c.sent += n,
+                super::DeliveryState::Delivered => c.delivered += n,
+                super::DeliveryState::Failed => c.failed += n,
+                super::DeliveryState::Skipped => c.skipped += n,
             }
         }
         Ok(out)

@@ -130,15 +130,21 @@ impl Ledger {
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for r in batch {
+                use super::DeliveryState as S;
                 let (state, counted, next, provider, error, outcome) = match &r.outcome {
                     Outcome::Sent { provider_id } => {
-                        ("sent", 1, 0, provider_id.as_deref(), None, "sent")
+                        (S::Sent, 1, 0, provider_id.as_deref(), None, "sent")
                     }
-                    Outcome::Delivered { provider_id } => {
-                        ("delivered", 1, 0, provider_id.as_deref(), None, "delivered")
-                    }
+                    Outcome::Delivered { provider_id } => (
+                        S::Delivered,
+                        1,
+                        0,
+                        provider_id.as_deref(),
+                        None,
+                        "delivered",
+                    ),
                     Outcome::Retry { at_ms, error } => (
-                        "pending",
+                        S::Pending,
                         1,
                         *at_ms,
                         None,
@@ -146,10 +152,10 @@ impl Ledger {
                         "transient",
                     ),
                     Outcome::Failed { error } => {
-                        ("failed", 1, 0, None, Some(error.as_str()), "permanent")
+                        (S::Failed, 1, 0, None, Some(error.as_str()), "permanent")
                     }
                     Outcome::Released { reason } => (
-                        "pending",
+                        S::Pending,
                         0,
                         0,
                         None,
@@ -159,7 +165,7 @@ impl Ledger {
                 };
                 update.execute(params![
                     r.delivery_id,
-                    state,
+                    state.as_str(),
                     counted,
                     next,
                     provider,
