@@ -1,6 +1,10 @@
-//! Contact lists (`contacts/*.csv`, SPEC §5), read as a stream so memory
-//! stays flat however long the lists are. Every bad row is reported with
-//! its file, line and reason.
+//! Contact lists (`contacts/*.csv` and `*.xlsx`, SPEC §5 and §12). Every
+//! bad row is reported with its file, physical line and reason, and never
+//! stops the reading of the rows after it. `table` turns a file into rows of
+//! text; this module turns rows into contacts.
+
+pub mod coverage;
+mod table;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -11,10 +15,13 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::domain::{ChannelId, ChatId, EmailAddress, PhoneNumber, ZoneId};
 
-const COLUMNS: [&str; 9] = [
+pub use table::is_contact_file;
+
+const COLUMNS: [&str; 10] = [
     "id",
     "name",
     "phone",
+    "landline",
     "email",
     "telegram_chat_id",
     "zones",
@@ -27,7 +34,10 @@ const COLUMNS: [&str; 9] = [
 pub struct Contact {
     pub id: String,
     pub name: String,
+    /// The `phone` column: a mobile or a landline.
     pub phone: Option<PhoneNumber>,
+    /// The `landline` column, for voice calls.
+    pub landline: Option<PhoneNumber>,
     pub email: Option<EmailAddress>,
     pub telegram: Option<ChatId>,
     pub zones: Vec<ZoneId>,
@@ -35,6 +45,11 @@ pub struct Contact {
     pub language: Option<String>,
     /// `None`: every channel they have an address for.
     pub channels: Option<Vec<ChannelId>>,
+    /// Where the row is written (file, physical line).
+    #[serde(skip)]
+    pub file: PathBuf,
+    #[serde(skip)]
+    pub line: u64,
 }
 
 impl Contact {
@@ -46,11 +61,27 @@ impl Contact {
             return None;
         }
         match channel {
-            ChannelId::Sms => self.phone.as_ref().map(PhoneNumber::as_str),
+            ChannelId::Sms => self.sms_number().map(PhoneNumber::as_str),
             ChannelId::Email => self.email.as_ref().map(EmailAddress::as_str),
             ChannelId::Telegram => self.telegram.as_ref().map(ChatId::as_str),
             ChannelId::Banner => None,
         }
+    }
+}
+
+impl Contact {
+    /// Where an SMS can go: a mobile, never a fixed line.
+    pub fn sms_number(&self) -> Option<&PhoneNumber> {
+        [&self.phone, &self.landline]
+            .into_iter()
+            .flatten()
+            .find(|p| p.is_mobile())
+    }
+
+    /// Where a voice call goes (SPEC §14): the landline if there is one,
+    /// else the phone.
+    pub fn voice_number(&self) -> Option<&PhoneNumber> {
+        self.landline.as_ref().or(self.phone.as_ref())
     }
 }
 
@@ -68,7 +99,7 @@ impl fmt::Display for RowError {
     }
 }
 
-/// The CSV files of the contacts directory, sorted so line numbers and
+/// The CSV and Excel files of the contacts directory, sorted so line numbers and
 /// duplicates are reported the same way every time.
 pub fn files(dir: &Path) -> Result<Vec<PathBuf>, RowError> {
     let entries = std::fs::read_dir(dir).map_err(|e| RowError {
@@ -79,7 +110,13 @@ pub fn files(dir: &Path) -> Result<Vec<PathBuf>, RowError> {
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv")))
+        .filter(|p| table::is_contact_file(p))
+        // Excel's lock file for an open workbook (`~$lista.xlsx`).
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("~$"))
+        })
         .collect();
     files.sort();
     Ok(files)
@@ -113,62 +150,87 @@ fn scan_file<E>(
         line,
         message,
     };
-    let mut reader = match csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .comment(Some(b'#'))
-        .from_path(file)
-    {
-        Ok(r) => r,
-        Err(e) => return visit(Err(err(0, format!("cannot open: {e}")))),
-    };
-    let headers = match reader.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => return visit(Err(err(1, format!("unreadable header: {e}")))),
+    let table = match table::read(file) {
+        Ok(t) => t,
+        Err((line, message)) => return visit(Err(err(line, message))),
     };
     let mut index = [None; COLUMNS.len()];
-    for (i, name) in headers.iter().enumerate() {
-        match COLUMNS.iter().position(|c| *c == name) {
+    for (i, name) in table.header.iter().enumerate() {
+        let name = name.trim();
+        match COLUMNS.iter().position(|c| c.eq_ignore_ascii_case(name)) {
             Some(col) if index[col].is_none() => index[col] = Some(i),
-            Some(_) => return visit(Err(err(1, format!("column `{name}` appears twice")))),
+            Some(_) => {
+                return visit(Err(err(
+                    table.header_line,
+                    format!("column `{name}` appears twice"),
+                )));
+            }
             None => {
                 return visit(Err(err(
-                    1,
+                    table.header_line,
                     format!("unknown column `{name}` (allowed: {})", COLUMNS.join(", ")),
                 )));
             }
         }
     }
     if index[0].is_none() {
-        return visit(Err(err(1, "missing the `id` column".into())));
+        return visit(Err(err(
+            table.header_line,
+            "missing the `id` column".into(),
+        )));
     }
 
-    let mut record = csv::StringRecord::new();
-    loop {
-        let line = reader.position().line() + 1;
-        match reader.read_record(&mut record) {
-            Ok(false) => return Ok(()),
-            Ok(true) => {
-                let line = record.position().map_or(line, |p| p.line());
-                let field = |col: usize| index[col].and_then(|i| record.get(i)).unwrap_or("");
-                let row = parse_row(config, field).map_err(|m| err(line, m));
-                let row = row.and_then(|c| {
-                    if seen_ids.insert(c.id.clone()) {
-                        Ok(c)
-                    } else {
-                        Err(err(line, format!("duplicate contact id `{}`", c.id)))
-                    }
-                });
-                visit(row)?;
+    for row in table.rows {
+        let line = row.line;
+        let fields = match row.fields {
+            Ok(f) => f,
+            Err(m) => {
+                visit(Err(err(line, m)))?;
+                continue;
             }
-            Err(e) => {
-                let line = e.position().map_or(line, |p| p.line());
-                visit(Err(err(line, format!("malformed CSV: {e}"))))?;
-                if !matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) {
-                    return Ok(());
-                }
-            }
+        };
+        // Rows left empty (`;;;;` from Excel) are not contacts.
+        if fields.iter().all(|f| f.trim().is_empty()) {
+            continue;
         }
+        if fields.len() > table.header.len()
+            && fields[table.header.len()..]
+                .iter()
+                .any(|f| !f.trim().is_empty())
+        {
+            visit(Err(err(
+                line,
+                format!(
+                    "{} fields, but the header has {} columns (a separator inside a value? \
+                     quote it)",
+                    fields.len(),
+                    table.header.len()
+                ),
+            )))?;
+            continue;
+        }
+        let field = |col: usize| {
+            index[col]
+                .and_then(|i| fields.get(i))
+                .map_or("", |f| f.trim())
+        };
+        let row = parse_row(config, field)
+            .map(|c| Contact {
+                file: file.to_owned(),
+                line,
+                ..c
+            })
+            .map_err(|m| err(line, m));
+        let row = row.and_then(|c| {
+            if seen_ids.insert(c.id.clone()) {
+                Ok(c)
+            } else {
+                Err(err(line, format!("duplicate contact id `{}`", c.id)))
+            }
+        });
+        visit(row)?;
     }
+    Ok(())
 }
 
 fn parse_row<'r>(config: &Config, field: impl Fn(usize) -> &'r str) -> Result<Contact, String> {
@@ -176,24 +238,29 @@ fn parse_row<'r>(config: &Config, field: impl Fn(usize) -> &'r str) -> Result<Co
     if id.is_empty() {
         return Err("empty id".into());
     }
+    let region = config.general.default_region;
     let phone = non_empty(field(2))
-        .map(|p| PhoneNumber::parse(p, &config.general.default_region))
+        .map(|p| PhoneNumber::parse(p, region))
         .transpose()
         .map_err(|m| format!("phone: {m}"))?;
-    let email = non_empty(field(3))
+    let landline = non_empty(field(3))
+        .map(|p| PhoneNumber::parse(p, region))
+        .transpose()
+        .map_err(|m| format!("landline: {m}"))?;
+    let email = non_empty(field(4))
         .map(EmailAddress::parse)
         .transpose()
         .map_err(|m| format!("email: {m}"))?;
-    let telegram = non_empty(field(4))
+    let telegram = non_empty(field(5))
         .map(ChatId::parse)
         .transpose()
         .map_err(|m| format!("telegram_chat_id: {m}"))?;
-    let zones = list(field(5))
+    let zones = list(field(6))
         .map(|z| config.zone(z))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|m| format!("zones: {m}"))?;
-    let groups = list(field(6)).map(str::to_owned).collect();
-    let language = non_empty(field(7))
+    let groups = list(field(7)).map(str::to_owned).collect();
+    let language = non_empty(field(8))
         .map(|l| {
             if (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_lowercase()) {
                 Ok(l.to_owned())
@@ -204,7 +271,7 @@ fn parse_row<'r>(config: &Config, field: impl Fn(usize) -> &'r str) -> Result<Co
             }
         })
         .transpose()?;
-    let channels = non_empty(field(8))
+    let channels = non_empty(field(9))
         .map(|c| {
             list(c)
                 .map(|c| c.parse::<ChannelId>())
@@ -212,19 +279,24 @@ fn parse_row<'r>(config: &Config, field: impl Fn(usize) -> &'r str) -> Result<Co
         })
         .transpose()
         .map_err(|m| format!("channels: {m}"))?;
-    if phone.is_none() && email.is_none() && telegram.is_none() {
-        return Err("no phone, email or telegram_chat_id: this person cannot be reached".into());
+    if phone.is_none() && landline.is_none() && email.is_none() && telegram.is_none() {
+        return Err(
+            "no phone, landline, email or telegram_chat_id: this person cannot be reached".into(),
+        );
     }
     Ok(Contact {
         id: id.to_owned(),
         name: field(1).to_owned(),
         phone,
+        landline,
         email,
         telegram,
         zones,
         groups,
         language,
         channels,
+        file: PathBuf::new(),
+        line: 0,
     })
 }
 
