@@ -58,37 +58,11 @@ pub fn read_csv(mut bytes: Vec<u8>) -> Result<Table, (u64, String)> {
     }
     let utf8 = std::str::from_utf8(&bytes).is_ok();
     let delimiter = sniff_delimiter(&bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .comment(Some(b'#'))
-        .from_reader(std::io::Cursor::new(bytes.clone()));
-    let mut lines = LineCounter::new(bytes);
+    let mut lines = LineCounter::new(&bytes);
     let mut records = Vec::new();
-    let mut record = csv::ByteRecord::new();
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                let offset = record.position().map_or(0, |p| p.byte());
-                let line = lines.line_at(offset);
-                records.push(Row {
-                    line,
-                    fields: decode(&record, utf8),
-                });
-            }
-            // Reading from memory, csv's only errors are I/O and UTF-8 ones,
-            // which byte records cannot have; stop rather than loop.
-            Err(e) => {
-                let line = e.position().map_or(0, |p| lines.line_at(p.byte()));
-                records.push(Row {
-                    line,
-                    fields: Err(format!("malformed CSV: {e}")),
-                });
-                break;
-            }
-        }
+    let mut start = 0;
+    while let Some(next) = read_segment(&bytes, start, delimiter, utf8, &mut lines, &mut records) {
+        start = next;
     }
     let mut rows = records.into_iter();
     let first = rows.next().ok_or((1, "empty file: no header".to_owned()))?;
@@ -99,6 +73,78 @@ pub fn read_csv(mut bytes: Vec<u8>) -> Result<Table, (u64, String)> {
         header,
         header_line: first.line,
         rows: Box::new(rows),
+    })
+}
+
+/// Reads the records of `bytes[start..]` into `out`. A double quote that is
+/// never closed makes csv read the following lines as one value, up to the
+/// next quote or the end of the file, which would silently drop the rows in
+/// between. A value that spans lines holding as many separators as a row has
+/// is taken for that: the record becomes an error, and reading starts again
+/// on the line after its first one (the offset returned).
+fn read_segment(
+    bytes: &[u8],
+    start: usize,
+    delimiter: u8,
+    utf8: bool,
+    lines: &mut LineCounter<'_>,
+    out: &mut Vec<Row>,
+) -> Option<usize> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .comment(Some(b'#'))
+        .from_reader(&bytes[start..]);
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => return None,
+            Ok(true) => {
+                let offset = start as u64 + record.position().map_or(0, |p| p.byte());
+                let (line, at) = lines.line_at(offset);
+                // The header (first row of the file) sets the row width.
+                let columns = out.first().map_or(record.len(), |h| {
+                    h.fields.as_ref().map_or(record.len(), Vec::len)
+                });
+                if !out.is_empty() && swallows_rows(&record, delimiter, columns) {
+                    out.push(Row {
+                        line,
+                        fields: Err("a double quote opened on this line is never closed, so \
+                                     the next lines would be read as one value; fix the \
+                                     quotes (reading goes on with the next line)"
+                            .to_owned()),
+                    });
+                    let next_line = bytes[at..].iter().position(|b| *b == b'\n')? + at + 1;
+                    return (next_line < bytes.len()).then_some(next_line);
+                }
+                out.push(Row {
+                    line,
+                    fields: decode(&record, utf8),
+                });
+            }
+            // Reading from memory, csv's only errors are I/O and UTF-8 ones,
+            // which byte records cannot have; stop rather than loop.
+            Err(e) => {
+                let offset = start as u64 + e.position().map_or(0, |p| p.byte());
+                out.push(Row {
+                    line: lines.line_at(offset).0,
+                    fields: Err(format!("malformed CSV: {e}")),
+                });
+                return None;
+            }
+        }
+    }
+}
+
+/// Whether a value spans lines that look like rows of their own.
+fn swallows_rows(record: &csv::ByteRecord, delimiter: u8, columns: usize) -> bool {
+    let needed = columns.saturating_sub(1).max(1);
+    record.iter().any(|field| {
+        field
+            .split(|b| *b == b'\n')
+            .skip(1)
+            .any(|line| line.iter().filter(|b| **b == delimiter).count() >= needed)
     })
 }
 
@@ -143,14 +189,14 @@ fn decode(record: &csv::ByteRecord, utf8: bool) -> Result<Vec<String>, String> {
 }
 
 /// Physical line of a byte offset, for offsets asked in increasing order.
-struct LineCounter {
-    bytes: Vec<u8>,
+struct LineCounter<'b> {
+    bytes: &'b [u8],
     offset: usize,
     line: u64,
 }
 
-impl LineCounter {
-    fn new(bytes: Vec<u8>) -> Self {
+impl<'b> LineCounter<'b> {
+    fn new(bytes: &'b [u8]) -> Self {
         Self {
             bytes,
             offset: 0,
@@ -158,14 +204,15 @@ impl LineCounter {
         }
     }
 
-    /// The physical line where the record csv reports at `offset` starts.
-    /// csv's offset is where it stopped after the previous record: possibly
-    /// before that record's line break, blank lines and `#` comment lines,
-    /// all of which belong before this record.
-    fn line_at(&mut self, offset: u64) -> u64 {
+    /// The physical line where the record csv reports at `offset` starts,
+    /// and the byte where it starts. csv's offset is where it stopped after
+    /// the previous record: possibly before that record's line break, blank
+    /// lines and `#` comment lines, all of which belong before this record.
+    fn line_at(&mut self, offset: u64) -> (u64, usize) {
         let mut target = usize::try_from(offset)
             .unwrap_or(usize::MAX)
-            .min(self.bytes.len());
+            .min(self.bytes.len())
+            .max(self.offset);
         loop {
             match self.bytes.get(target) {
                 Some(b'\r' | b'\n') => target += 1,
@@ -178,7 +225,7 @@ impl LineCounter {
                 _ => break,
             }
         }
-        self.count_to(target)
+        (self.count_to(target), target)
     }
 
     /// LF ends a line, and so does a CR not followed by LF (old Mac files).
@@ -270,6 +317,21 @@ mod tests {
             rows[1].1.as_ref().unwrap()[1],
             "Via Roma 1\r\nsecondo piano"
         );
+    }
+
+    #[test]
+    fn an_unclosed_quote_spoils_its_row_not_the_rest_of_the_file() {
+        let (_, rows) = rows(b"id,name\n1,\"Anna\n2,Bruno\n3,\"Carla\"\n4,Dario\n");
+        let lines: Vec<u64> = rows.iter().map(|r| r.0).collect();
+        assert_eq!(lines, [2, 3, 4, 5]);
+        assert!(rows[0].1.as_ref().unwrap_err().contains("never closed"));
+        assert_eq!(rows[1].1.as_ref().unwrap(), &["2", "Bruno"]);
+        assert_eq!(rows[2].1.as_ref().unwrap(), &["3", "Carla"]);
+        assert_eq!(rows[3].1.as_ref().unwrap(), &["4", "Dario"]);
+        // A quote inside an unquoted value is just a character.
+        let (_, floppy) = super::tests::rows(b"id,name\n1,Floppy 5\" disk\n2,Bruno\n");
+        assert_eq!(floppy[0].1.as_ref().unwrap()[1], "Floppy 5\" disk");
+        assert_eq!(floppy.len(), 2);
     }
 
     #[test]
