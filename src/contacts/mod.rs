@@ -15,8 +15,6 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::domain::{ChannelId, ChatId, EmailAddress, PhoneNumber, ZoneId};
 
-pub use table::is_contact_file;
-
 const COLUMNS: [&str; 10] = [
     "id",
     "name",
@@ -67,10 +65,9 @@ impl Contact {
             ChannelId::Banner => None,
         }
     }
-}
 
-impl Contact {
-    /// Where an SMS can go: a mobile, never a fixed line.
+    /// Where an SMS can go: a mobile, never a fixed line (a mobile written
+    /// in the `landline` column still gets it).
     pub fn sms_number(&self) -> Option<&PhoneNumber> {
         [&self.phone, &self.landline]
             .into_iter()
@@ -99,8 +96,8 @@ impl fmt::Display for RowError {
     }
 }
 
-/// The CSV and Excel files of the contacts directory, sorted so line numbers and
-/// duplicates are reported the same way every time.
+/// The CSV and Excel files of the contacts directory, sorted so line
+/// numbers and duplicates are reported the same way every time.
 pub fn files(dir: &Path) -> Result<Vec<PathBuf>, RowError> {
     let entries = std::fs::read_dir(dir).map_err(|e| RowError {
         file: dir.to_owned(),
@@ -321,4 +318,52 @@ pub fn problems(config: &Config) -> (usize, Vec<RowError>) {
         Ok(())
     });
     (valid, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PhoneRegion;
+
+    fn contact(phone: Option<&str>, landline: Option<&str>) -> Contact {
+        let it = PhoneRegion::parse("IT").unwrap();
+        let parse = |n: &str| PhoneNumber::parse(n, it).unwrap();
+        Contact {
+            id: "x".into(),
+            name: String::new(),
+            phone: phone.map(parse),
+            landline: landline.map(parse),
+            email: None,
+            telegram: None,
+            zones: Vec::new(),
+            groups: Vec::new(),
+            language: None,
+            channels: None,
+            file: PathBuf::new(),
+            line: 0,
+        }
+    }
+
+    #[test]
+    fn sms_goes_to_a_mobile_and_calls_prefer_the_landline() {
+        let both = contact(Some("333 000 0001"), Some("0571 123456"));
+        assert_eq!(both.address(ChannelId::Sms), Some("+393330000001"));
+        assert_eq!(both.voice_number().unwrap().as_str(), "+390571123456");
+
+        let landline_in_phone = contact(Some("055 1234567"), None);
+        assert_eq!(landline_in_phone.address(ChannelId::Sms), None);
+        assert_eq!(
+            landline_in_phone.voice_number().unwrap().as_str(),
+            "+390551234567"
+        );
+
+        let toll_free = contact(Some("800 123456"), None);
+        assert_eq!(toll_free.address(ChannelId::Sms), None);
+
+        let mobile_only = contact(Some("+39 347 000 0002"), None);
+        assert_eq!(
+            mobile_only.voice_number().unwrap().as_str(),
+            "+393470000002"
+        );
+    }
 }
