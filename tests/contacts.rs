@@ -188,7 +188,7 @@ fn an_xlsx_workbook_in_contacts_dir_is_read_directly() {
     write_xlsx(
         &p.path("contacts/lista.xlsx"),
         json!([
-            ["id", "name", "phone", "landline", "email", "zones"],
+            ["id", "name", "phone", "landline", "email", "zones", null],
             [
                 "x1",
                 "Anna",
@@ -201,12 +201,26 @@ fn an_xlsx_workbook_in_contacts_dir_is_read_directly() {
             ["x3", "Carla", "12", null, null, "centro"],
             ["x4", "Dario", null, "0571 123456", null, "centro"],
             ["x5", "Elena", "393 1234567", null, null, "centro;fibbiana"],
+            [
+                "x6",
+                "Fabio",
+                "333 000 0006",
+                null,
+                null,
+                "centro",
+                "nota a margine"
+            ],
+            [],
         ]),
     );
     let (code, out, _) = p.run(&["contacts", "check"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("lista.xlsx:4: phone: `12`"), "{out}");
-    assert!(out.contains("4 valid contact(s), 1 problem(s)"), "{out}");
+    assert!(
+        out.contains("lista.xlsx:7: a value in column 7, which has no name"),
+        "{out}"
+    );
+    assert!(out.contains("4 valid contact(s), 2 problem(s)"), "{out}");
 
     let (code, _, err) = send(&p, &["--channel", "sms", "--skip-invalid"]);
     assert_eq!(code, 0, "{err}");

@@ -152,8 +152,15 @@ fn scan_file<E>(
         Err((line, message)) => return visit(Err(err(line, message))),
     };
     let mut index = [None; COLUMNS.len()];
+    // Columns without a name (Excel's trailing `;;;` or formatted empty
+    // cells): ignored, as long as no row writes in them.
+    let mut nameless = Vec::new();
     for (i, name) in table.header.iter().enumerate() {
         let name = name.trim();
+        if name.is_empty() {
+            nameless.push(i);
+            continue;
+        }
         match COLUMNS.iter().position(|c| c.eq_ignore_ascii_case(name)) {
             Some(col) if index[col].is_none() => index[col] = Some(i),
             Some(_) => {
@@ -202,6 +209,19 @@ fn scan_file<E>(
                      quote it)",
                     fields.len(),
                     table.header.len()
+                ),
+            )))?;
+            continue;
+        }
+        if let Some(i) = nameless
+            .iter()
+            .find(|i| fields.get(**i).is_some_and(|f| !f.trim().is_empty()))
+        {
+            visit(Err(err(
+                line,
+                format!(
+                    "a value in column {}, which has no name in the header",
+                    i + 1
                 ),
             )))?;
             continue;
