@@ -141,6 +141,9 @@ mod tests {
             ("393 1234567", "+393931234567"),
             ("3931234567", "+393931234567"),
             ("391 2312312", "+393912312312"),
+            // The old crate made this the fixed line +3901234567: an SMS
+            // to nobody, or to somebody else.
+            ("390 1234567", "+393901234567"),
             ("+39 393 1234567", "+393931234567"),
         ] {
             let n = PhoneNumber::parse(raw, it()).unwrap();
