@@ -139,7 +139,7 @@ pub struct General {
     pub sender: String,
     pub sender_id: String,
     pub default_language: String,
-    pub default_region: String,
+    pub default_region: crate::domain::PhoneRegion,
     pub timezone: chrono_tz::Tz,
 }
 
@@ -543,15 +543,8 @@ impl Config {
                 format!("unknown time zone `{}`", g.timezone),
             )
         })?;
-        if <phonenumber::country::Id as std::str::FromStr>::from_str(&g.default_region).is_err() {
-            return Err(invalid(
-                "general.default_region",
-                format!(
-                    "unknown region `{}` (ISO 3166 code like IT)",
-                    g.default_region
-                ),
-            ));
-        }
+        let default_region = crate::domain::PhoneRegion::parse(&g.default_region)
+            .map_err(|m| invalid("general.default_region", m))?;
         let general = General {
             database: rel(g.database),
             templates_dir: rel(g.templates_dir),
@@ -560,7 +553,7 @@ impl Config {
             sender: g.sender,
             sender_id: g.sender_id,
             default_language: g.default_language,
-            default_region: g.default_region,
+            default_region,
             timezone,
         };
 

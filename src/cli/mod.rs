@@ -146,6 +146,13 @@ enum ContactsCommand {
     Check,
     /// List recipients
     List(ContactsListArgs),
+    /// Per zone: how many recipients each channel reaches, and who none reaches
+    ///
+    /// Recipients are the contacts and the active Telegram subscribers. After
+    /// the table comes, per zone, the list of people no configured channel
+    /// reaches (name, id, file:line): the people to reach another way. With
+    /// --json: {"zones": {"<zone>": {"total", "channels": {...}, "none"}}}.
+    Coverage(ContactsListArgs),
 }
 
 #[derive(Args, Debug)]
@@ -266,6 +273,9 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Templates(TemplatesCommand::Check) => templates::check(&ctx),
         Command::Contacts(ContactsCommand::Check) => contacts::check(&ctx),
         Command::Contacts(ContactsCommand::List(a)) => contacts::list(&ctx, a.zone.as_deref()),
+        Command::Contacts(ContactsCommand::Coverage(a)) => {
+            contacts::coverage(&ctx, a.zone.as_deref())
+        }
         Command::Check | Command::Generate(_) => Ok(()), // handled above
         Command::Subscribers(c) => subscribers::run(&ctx, c),
         Command::Bot => bot::run(&ctx).await,

@@ -3,6 +3,8 @@
 
 mod address;
 mod ids;
+mod phone;
 
-pub use address::{ChatId, EmailAddress, PhoneNumber};
+pub use address::{ChatId, EmailAddress};
 pub use ids::{AlertId, CapStatus, ChannelId, MsgType, ZoneId};
+pub use phone::{PhoneKind, PhoneNumber, PhoneRegion};

@@ -281,6 +281,15 @@ impl Template {
                     problems.push(format!("unknown variable `{name}`{hint}"));
                 }
                 Some(spec) => {
+                    if let Some((at, c)) = control_char(value) {
+                        problems.push(format!(
+                            "variable `{name}` contains the control character U+{:04X} at \
+                             character {} (it would corrupt the CAP XML, the feed and the \
+                             messages); remove it",
+                            c as u32,
+                            at + 1
+                        ));
+                    }
                     if let Some(allowed) = &spec.allowed
                         && !allowed.iter().any(|a| a == value)
                     {
@@ -461,7 +470,17 @@ impl Template {
             if let Some(text) = email_text {
                 let subject = field("email_subject", |t| &t.email_subject, false)?
                     .unwrap_or_else(|| headline.clone());
-                let html = field("email_html", |t| &t.email_html, true)?.map(html_prefix);
+                // One message, one language: the HTML part comes from the
+                // language the text part came from, never from another one.
+                let html_source = if texts.email_text.is_some() {
+                    texts.email_html.as_ref()
+                } else {
+                    fallback.and_then(|d| d.email_html.as_ref())
+                };
+                let html = html_source
+                    .map(|src| render(lang, "email_html", src, true))
+                    .transpose()?
+                    .map(html_prefix);
                 put(
                     ChannelId::Email,
                     ChannelText {
@@ -489,6 +508,17 @@ impl Template {
             channels,
         })
     }
+}
+
+/// The first control character of `value` that no output may carry: C0
+/// other than tab, LF and CR, DEL, and C1 (U+0080–U+009F). XML 1.0 forbids
+/// most of them outright, and none belongs in an SMS or an email.
+fn control_char(value: &str) -> Option<(usize, char)> {
+    value.chars().enumerate().find(|(_, c)| {
+        let c = *c;
+        (c.is_ascii_control() && !matches!(c, '\t' | '\n' | '\r'))
+            || ('\u{80}'..='\u{9f}').contains(&c)
+    })
 }
 
 fn render_error(e: &minijinja::Error) -> String {

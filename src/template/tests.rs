@@ -185,3 +185,64 @@ fn unknown_top_level_keys_and_bad_cap_values_are_file_errors() {
             .contains("certainty = `Sure`")
     );
 }
+
+#[test]
+fn control_characters_in_a_variable_are_refused_naming_the_variable() {
+    for bad in [
+        "neve\u{1}",
+        "ne\u{7f}ve",
+        "neve\u{85}",
+        "\u{1b}[31mneve",
+        "ne\u{0}ve",
+    ] {
+        let err = meteo()
+            .resolve_vars(&vars(&[("livello", "giallo"), ("rischio", bad)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("variable `rischio`"), "{bad:?}: {err}");
+        assert!(err.contains("control character"), "{bad:?}: {err}");
+    }
+    // Tab, line feed and carriage return are text, and so is all of Unicode.
+    let ok = meteo().resolve_vars(&vars(&[
+        ("livello", "giallo"),
+        ("rischio", "neve\tforte\r\nanche ghiaccio \u{a0}àè€ 🌧"),
+    ]));
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+const BILINGUAL_EMAIL: &str = r#"
+title = "Prova"
+event = "Prova"
+category = "Met"
+severity = "Moderate"
+urgency = "Expected"
+certainty = "Likely"
+
+[it]
+headline = "Titolo"
+email_text = "Testo italiano"
+email_html = "<p>HTML italiano</p>"
+
+[en]
+headline = "Title"
+email_text = "English text"
+
+[de]
+headline = "Titel"
+"#;
+
+#[test]
+fn the_email_html_part_falls_back_only_together_with_the_text_part() {
+    let t = Template::parse("p", Path::new("p.toml"), BILINGUAL_EMAIL).unwrap();
+    let r = t.render(&BTreeMap::new(), &PLAIN).unwrap();
+    let en = r.text(ChannelId::Email, "en").unwrap();
+    assert_eq!(en.text, "English text");
+    assert_eq!(en.html, None, "an English text with an Italian HTML part");
+    // A language with no email text at all gets the default language's
+    // whole message, HTML included.
+    let de = r.text(ChannelId::Email, "de").unwrap();
+    assert_eq!(de.text, "Testo italiano");
+    assert_eq!(de.html.as_deref(), Some("<p>HTML italiano</p>"));
+    let it = r.text(ChannelId::Email, "it").unwrap();
+    assert_eq!(it.html.as_deref(), Some("<p>HTML italiano</p>"));
+}
