@@ -162,6 +162,9 @@ pub async fn services(config: &Config) -> Vec<Item> {
     for channel in config.channels.configured() {
         items.push(probe::channel(config, channel).await);
     }
+    if let Some(s) = &config.serve {
+        items.push(serve::token(s));
+    }
     match serve::health_url(config) {
         Some(Ok(url)) => items.push(serve::probe(&url).await),
         Some(Err(e)) => items.push(Item::fail("serve", e, "correct channels.sms.dlr_url")),

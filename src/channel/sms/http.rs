@@ -101,7 +101,12 @@ impl HttpGateway {
             method,
             url,
             username: sms.username.clone(),
-            password: sms.password.clone(),
+            password: sms
+                .password
+                .as_ref()
+                .map(crate::config::SecretRef::resolve)
+                .transpose()
+                .map_err(BuildError)?,
             sender: sms.sender.clone(),
             max_segments: sms.max_segments,
             concurrency: sms.max_connections,
