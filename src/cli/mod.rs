@@ -11,6 +11,7 @@ mod generate;
 mod preview;
 mod progress;
 mod resume;
+mod safe_text;
 mod send;
 mod serve;
 mod sms_status;
@@ -197,7 +198,8 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Errors may quote a provider's reply: no escape sequences.
+            eprintln!("error: {}", safe_text::lines_for_terminal(&e.to_string()));
             e.exit_code()
         }
     }

@@ -1,0 +1,131 @@
+//! The installed system's safety at the CLI (SPEC §13): what a file, a
+//! provider or a spreadsheet could turn against the office. The real
+//! binary on throwaway projects.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::Project;
+
+const OUTBOX: &str = r#"
+[channels.sms]
+transport = "outbox"
+[channels.email]
+transport = "outbox"
+from = "Protezione Civile <pc@comune.example.it>"
+"#;
+
+fn sent_project() -> (Project, String) {
+    let p = Project::new(OUTBOX);
+    p.contacts(
+        "cittadini.csv",
+        &["anna,Anna,+39 333 000 0001,anna@example.org,,centro,cittadini,it,".into()],
+    );
+    let (code, doc, err) = p.json(&[
+        "send",
+        "interruzione-acqua",
+        "--var",
+        "zona=via Roma",
+        "--var",
+        "quando=oggi",
+        "--all",
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let id = doc["alert"]["id"].as_str().expect("id").to_owned();
+    (p, id)
+}
+
+/// Writes what a hostile provider could have answered into the ledger.
+fn provider_said(p: &Project, error: &str, provider_id: &str) {
+    let conn = rusqlite::Connection::open(p.path("allerta.db")).expect("open");
+    conn.execute(
+        "UPDATE deliveries SET state = 'failed', last_error = ?1, provider_id = ?2",
+        [error, provider_id],
+    )
+    .expect("update");
+}
+
+#[test]
+fn export_csv_neutralises_formula_cells() {
+    let (p, id) = sent_project();
+    provider_said(
+        &p,
+        "=HYPERLINK(\"http://evil.example/\",\"click\")",
+        "@SUM(1+1)",
+    );
+
+    let (code, csv, err) = p.run(&["export", &id, "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    assert!(!rows.is_empty(), "{csv}");
+    for row in &rows {
+        for cell in row {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "formula cell {cell:?} in\n{csv}"
+            );
+        }
+    }
+    assert!(csv.contains("'=HYPERLINK("), "{csv}");
+    assert!(csv.contains("'@SUM(1+1)"), "{csv}");
+    // Phone numbers (E.164 starts with +) are kept, behind the quote.
+    assert!(csv.contains("'+393330000001"), "{csv}");
+}
+
+#[test]
+fn provider_text_reaches_the_terminal_without_control_characters() {
+    let (p, id) = sent_project();
+    provider_said(
+        &p,
+        "rejected\x1b]0;pwned\x07\x1b[2J\rall good",
+        "id\x1b[31m",
+    );
+
+    for args in [
+        vec!["status", id.as_str(), "--failed"],
+        vec!["status", id.as_str(), "--deliveries"],
+    ] {
+        let (_, out, err) = p.run(&args);
+        assert!(out.contains("rejected"), "{args:?}: {out}\n{err}");
+        for line in out.lines() {
+            assert!(
+                !line.chars().any(char::is_control),
+                "{args:?}: control character in {line:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_database_wal_and_outbox_are_created_without_world_access() {
+    let (p, _) = sent_project();
+    for rel in [
+        "allerta.db",
+        "allerta.db-wal",
+        "allerta.db-shm",
+        "outbox/sms.jsonl",
+        "outbox/email.jsonl",
+        "outbox",
+    ] {
+        let path = p.path(rel);
+        let Ok(meta) = std::fs::metadata(&path) else {
+            // SQLite removes -wal/-shm when the last connection closes.
+            assert!(
+                rel.ends_with("-wal") || rel.ends_with("-shm"),
+                "{rel} missing"
+            );
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        assert_eq!(mode & 0o007, 0, "{rel} has world access: {mode:o}");
+    }
+    let db = std::fs::metadata(p.path("allerta.db")).expect("db");
+    assert_eq!(
+        db.permissions().mode() & 0o770,
+        0o660,
+        "the office's group shares the database"
+    );
+}
