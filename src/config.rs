@@ -538,11 +538,67 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
     if let Some(path) = std::env::var_os("ALLERTA_CONFIG").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(path));
     }
-    ["allerta.toml", "/etc/allerta/allerta.toml"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .ok_or(ConfigError::NotFound)
+    let here = Path::new("allerta.toml");
+    if here.is_file() {
+        match trusted_here(here) {
+            Ok(()) => return Ok(here.to_owned()),
+            // Not an error: the packaged config is the one to use then.
+            Err(why) => eprintln!("warning: ignoring ./allerta.toml: {why}"),
+        }
+    }
+    let packaged = Path::new("/etc/allerta/allerta.toml");
+    if packaged.is_file() {
+        return Ok(packaged.to_owned());
+    }
+    Err(ConfigError::NotFound)
+}
+
+/// A config found in the current directory is used only if whoever runs
+/// allerta could have written it alone: owned by the effective user (or
+/// root) and writable by nobody else. Otherwise a file planted in a
+/// shared directory, or an officer's file under `sudo -u allerta`, would
+/// choose the database, the channels and the credential files.
+fn trusted_here(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    trusted_owner(meta.uid(), meta.mode(), euid, meta.file_type().is_symlink())
+}
+
+fn trusted_owner(owner: u32, mode: u32, euid: u32, symlink: bool) -> Result<(), String> {
+    if symlink {
+        return Err("it is a symbolic link; pass --config FILE to use it".into());
+    }
+    if owner != euid && owner != 0 {
+        return Err(format!(
+            "it belongs to user id {owner}, not to the user running allerta ({euid}); pass --config FILE to use it"
+        ));
+    }
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "others may write it (mode {:o}); `chmod go-w allerta.toml` or pass --config FILE",
+            mode & 0o777
+        ));
+    }
+    Ok(())
+}
+
+/// Describes a TOML error by position and message only: never the
+/// offending source line, which toml's own Display quotes. Pointed at
+/// another file (`--config /etc/allerta/credentials/telegram-token`
+/// through sudo), that line would be the secret.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
 }
 
 impl Config {
@@ -559,7 +615,7 @@ impl Config {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.clone(),
-            message: e.to_string().trim_end().replace('\n', "\n  "),
+            message: describe_toml_error(text, &e),
         })?;
         let base = path.parent().map(Path::to_owned).unwrap_or_default();
         let invalid = |key: &str, message: String| ConfigError::Invalid {
@@ -1048,6 +1104,45 @@ name = "Centro"
             .unwrap_err()
             .to_string();
         assert!(err.contains("serve.request_timeout"), "{err}");
+    }
+
+    #[test]
+    fn a_parse_error_never_quotes_the_file() {
+        // What `--config /etc/allerta/credentials/telegram-token` reads.
+        for text in [
+            "123456789:AAH-secret-token-value\n",
+            "secret-token-value\n",
+            "x = 1\nsecret-token-value = \n",
+        ] {
+            let err = Config::parse(Path::new("/etc/allerta/credentials/telegram-token"), text)
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("secret-token-value"), "{err}");
+            assert!(err.contains("line "), "{err}");
+        }
+        // A real config error still says where and what.
+        let err = with(
+            "[channels.email]\ntransport = \"outbox\"\nfrom = \"a <a@b.it>\"\nmax_conections = 3\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("max_conections") && err.contains("line "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_config_in_the_current_directory_must_be_the_users_own() {
+        assert!(trusted_owner(1000, 0o100644, 1000, false).is_ok());
+        assert!(trusted_owner(0, 0o100644, 1000, false).is_ok());
+        assert!(trusted_owner(0, 0o100600, 0, false).is_ok());
+        // Planted by someone else, or writable by others, or a symlink.
+        assert!(trusted_owner(1001, 0o100644, 1000, false).is_err());
+        assert!(trusted_owner(1000, 0o100644, 0, false).is_err());
+        assert!(trusted_owner(1000, 0o100664, 1000, false).is_err());
+        assert!(trusted_owner(0, 0o100646, 0, false).is_err());
+        assert!(trusted_owner(0, 0o100644, 0, true).is_err());
     }
 
     #[test]

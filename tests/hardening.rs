@@ -129,3 +129,62 @@ fn the_database_wal_and_outbox_are_created_without_world_access() {
         "the office's group shares the database"
     );
 }
+
+#[test]
+fn a_config_others_may_write_in_the_current_directory_is_ignored() {
+    let p = Project::new(OUTBOX);
+    let config = p.path("allerta.toml");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let out = p
+        .cmd_without_config()
+        .args(["list"])
+        .output()
+        .expect("run allerta");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ignoring ./allerta.toml"), "{err}");
+    assert!(
+        !p.path("allerta.db").exists(),
+        "the planted config was used"
+    );
+
+    // The user's own file, writable only by them, is used.
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = p
+        .cmd_without_config()
+        .args(["list"])
+        .output()
+        .expect("run allerta");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("ignoring"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
+#[test]
+fn a_credentials_file_passed_as_config_is_not_printed() {
+    let p = Project::new(OUTBOX);
+    p.write(
+        "credentials/telegram-token",
+        "123456789:AAH-the-real-bot-token\n",
+    );
+    for args in [["list"], ["check"]] {
+        let out = p
+            .cmd_without_config()
+            .args(["--config", "credentials/telegram-token"])
+            .args(args)
+            .output()
+            .expect("run allerta");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(
+            stdout.contains("line 1") || stderr.contains("line 1"),
+            "{stdout}{stderr}"
+        );
+        assert!(
+            !stdout.contains("the-real-bot-token") && !stderr.contains("the-real-bot-token"),
+            "{args:?} printed the token: {stdout}{stderr}"
+        );
+    }
+}
