@@ -188,3 +188,89 @@ fn a_credentials_file_passed_as_config_is_not_printed() {
         );
     }
 }
+
+fn running_as_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn check_line(out: &str, item: &str) -> String {
+    out.lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(item))
+        .unwrap_or_else(|| panic!("no {item} line in:\n{out}"))
+        .to_owned()
+}
+
+#[test]
+fn check_creates_nothing() {
+    let p = Project::new(&format!(
+        "{OUTBOX}[channels.banner]\ntransport = \"files\"\noutput_dir = \"www/public\"\npublic_url = \"https://www.comune.example.it/allerta/\"\n"
+    ));
+    p.contacts(
+        "cittadini.csv",
+        &["anna,Anna,+39 333 000 0001,anna@example.org,,centro,cittadini,it,".into()],
+    );
+    let config = std::fs::read_to_string(p.path("allerta.toml")).expect("config");
+    p.write(
+        "allerta.toml",
+        &config
+            .replace(
+                "database = \"allerta.db\"",
+                "database = \"state/allerta.db\"",
+            )
+            .replace("outbox_dir = \"outbox\"", "outbox_dir = \"spool/outbox\""),
+    );
+    let (code, out, err) = p.run(&["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for rel in ["state", "spool", "www"] {
+        assert!(!p.path(rel).exists(), "check created {rel}:\n{out}");
+    }
+    assert!(
+        check_line(&out, "database").contains("not created yet"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_fails_on_a_world_readable_database() {
+    let (p, _) = sent_project();
+    let (code, out, _) = p.run(&["check"]);
+    assert_eq!(code, 0, "{out}");
+    std::fs::set_permissions(p.path("allerta.db"), std::fs::Permissions::from_mode(0o644))
+        .expect("chmod");
+    let (code, out, _) = p.run(&["check"]);
+    assert_eq!(code, 1, "{out}");
+    let db = check_line(&out, "database");
+    assert!(db.starts_with("FAIL") && db.contains("world"), "{db}");
+}
+
+#[test]
+fn check_fails_on_a_database_wal_owned_by_another_user_than_its_directory() {
+    if !running_as_root() {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+        eprintln!("note: not root, cannot create files owned by another user");
+        return;
+    }
+    let (p, _) = sent_project();
+    // As after root ran a command in /var/lib/allerta: the directory is the
+    // service user's, a WAL file root's.
+    let status = std::process::Command::new("chown")
+        .args(["nobody"])
+        .arg(p.path(""))
+        .arg(p.path("allerta.db"))
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    p.write("allerta.db-wal", "");
+    let (code, out, _) = p.run(&["check"]);
+    assert_eq!(code, 1, "{out}");
+    let db = check_line(&out, "database");
+    assert!(
+        db.starts_with("FAIL")
+            && db.contains("allerta.db-wal")
+            && db.contains("owned by user id 0"),
+        "{db}"
+    );
+}

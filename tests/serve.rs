@@ -242,3 +242,19 @@ fn healthz_says_unavailable_without_error_text_when_the_database_cannot_be_read(
     let (status, body) = get(serve.port, "/healthz", "");
     assert_eq!((status, body.as_str()), (503, "unavailable\n"));
 }
+
+#[test]
+fn serve_starts_without_the_credentials_of_other_commands() {
+    // As under allerta-serve.service: only the report token is loaded; the
+    // Telegram token and the SMS password files do not exist there.
+    let p = support::project(&format!(
+        "[channels.telegram]\ntransport = \"bot-api\"\ntoken_file = \"absent/telegram-token\"\n[channels.sms]\ntransport = \"kannel\"\nurl = \"http://127.0.0.1:9/cgi-bin/sendsms\"\nusername = \"allerta\"\npassword_file = \"absent/sms-password\"\n[serve]\nlisten = \"127.0.0.1:0\"\ndlr_token = \"{TOKEN}\"\n"
+    ));
+    let serve = Serve::start(&p, &[]);
+    assert_eq!(get(serve.port, "/healthz", ""), (200, "ok\n".into()));
+    drop(serve);
+    // A command that uses them still says which one is missing (exit 2).
+    let (code, _, err) = p.run(&["send", "messaggio", "--var", "testo=x", "--all", "--yes"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("absent/"), "{err}");
+}

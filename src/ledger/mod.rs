@@ -42,6 +42,9 @@ pub enum LedgerError {
 
 const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
 
+/// The schema version a fully migrated database has (`user_version`).
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
 pub struct Ledger {
     conn: Connection,
 }
