@@ -274,3 +274,76 @@ fn check_fails_on_a_database_wal_owned_by_another_user_than_its_directory() {
         "{db}"
     );
 }
+
+#[test]
+fn an_erased_chat_id_stays_neither_in_the_database_file_nor_in_the_outbox() {
+    const CHAT: &str = "987654321";
+    let p = Project::new("[channels.telegram]\ntransport = \"outbox\"\n");
+    p.contacts(
+        "cittadini.csv",
+        &[
+            format!("anna,Anna,,,{CHAT},centro,cittadini,it,"),
+            "bruno,Bruno,,,123123123,centro,cittadini,it,".into(),
+        ],
+    );
+    let (code, _, err) = p.run(&[
+        "send",
+        "interruzione-acqua",
+        "--var",
+        "zona=via Roma",
+        "--var",
+        "quando=oggi",
+        "--all",
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let holds = |rel: &str| {
+        std::fs::read(p.path(rel))
+            .map(|b| b.windows(CHAT.len()).any(|w| w == CHAT.as_bytes()))
+            .unwrap_or(false)
+    };
+    assert!(holds("outbox/telegram.jsonl"));
+    let outbox_len = std::fs::metadata(p.path("outbox/telegram.jsonl"))
+        .expect("outbox")
+        .len();
+
+    let (code, out, err) = p.run(&["subscribers", "forget", CHAT]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    for rel in ["allerta.db", "allerta.db-wal", "outbox/telegram.jsonl"] {
+        assert!(!holds(rel), "{rel} still holds the erased chat id");
+    }
+    // The other recipient's line is intact, and every offset (the provider
+    // ids) still points at the same line.
+    let lines = p.outbox("telegram");
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().any(|l| l["to"] == "123123123"));
+    assert_eq!(
+        std::fs::metadata(p.path("outbox/telegram.jsonl"))
+            .expect("outbox")
+            .len(),
+        outbox_len
+    );
+}
+
+#[test]
+fn the_officers_sudo_wrapper_refuses_another_config() {
+    let wrapper =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/allerta-officer");
+    for args in [
+        vec![
+            "--config",
+            "/etc/allerta/credentials/telegram-token",
+            "list",
+        ],
+        vec!["list", "--config=/etc/allerta/credentials/telegram-token"],
+    ] {
+        let out = std::process::Command::new("/bin/sh")
+            .arg(&wrapper)
+            .args(&args)
+            .output()
+            .expect("run the wrapper");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--config is not allowed"));
+    }
+}
