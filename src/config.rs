@@ -254,7 +254,9 @@ pub struct Telegram {
     pub token: Option<SecretRef>,
     pub broadcast_chat: Option<String>,
     pub rate_per_second: Option<f64>,
-    /// Chats allowed to ask the bot for `/ultima` (status of the latest alert).
+    /// Telegram user ids allowed to ask the bot for `/ultima` (status of the
+    /// latest alert). User ids, not chats: in a group every member shares the
+    /// chat id.
     pub admin_chats: Vec<i64>,
 }
 

@@ -347,3 +347,29 @@ fn the_officers_sudo_wrapper_refuses_another_config() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("--config is not allowed"));
     }
 }
+
+#[test]
+fn check_fails_on_a_world_readable_outbox_file_and_warns_on_open_contacts() {
+    let (p, _) = sent_project();
+    std::fs::set_permissions(p.path("contacts"), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    let (code, out, _) = p.run(&["check"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        check_line(&out, "contacts").contains("world-readable"),
+        "{out}"
+    );
+
+    std::fs::set_permissions(
+        p.path("outbox/sms.jsonl"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let (code, out, _) = p.run(&["check"]);
+    assert_eq!(code, 1, "{out}");
+    let outbox = check_line(&out, "outbox");
+    assert!(
+        outbox.starts_with("FAIL") && outbox.contains("sms.jsonl"),
+        "{outbox}"
+    );
+}

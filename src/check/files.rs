@@ -225,3 +225,61 @@ pub fn writable_dir(item: &str, dir: &Path, key: &str, note: &str) -> Item {
         )
     }
 }
+
+/// The first problem with a file in the outbox directory, if any: not
+/// writable, owned by another user than the directory, or world-accessible.
+pub fn outbox_files(dir: &Path) -> Option<Item> {
+    let dir_owner = std::fs::metadata(dir).ok()?.uid();
+    let entries = std::fs::read_dir(dir).ok()?;
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let f = path.display();
+        let fix = format!("`chown --reference={} {f}; chmod o-rwx {f}`", dir.display());
+        if !may_write(&path) {
+            return Some(Item::fail(
+                "outbox",
+                format!("{f}: not writable by this user"),
+                fix,
+            ));
+        }
+        if meta.uid() != dir_owner {
+            return Some(Item::fail(
+                "outbox",
+                format!(
+                    "{f} is owned by user id {}, its directory by {dir_owner}: the other user cannot append to it",
+                    meta.uid()
+                ),
+                fix,
+            ));
+        }
+        if meta.mode() & 0o007 != 0 {
+            return Some(Item::fail(
+                "outbox",
+                format!(
+                    "{f} is world-accessible (mode {:o}); it holds phone numbers and addresses",
+                    meta.mode() & 0o777
+                ),
+                fix,
+            ));
+        }
+    }
+    None
+}
+
+/// A note when a directory of personal data is open to every local user.
+pub fn world_readable_note(dir: &Path) -> Option<String> {
+    let mode = std::fs::metadata(dir).ok()?.mode();
+    (mode & 0o007 != 0).then(|| {
+        format!(
+            "; warning: {} is world-readable (mode {:o}): `chmod o-rwx` it, it names people",
+            dir.display(),
+            mode & 0o777
+        )
+    })
+}

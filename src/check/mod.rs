@@ -8,7 +8,7 @@
 //! [`probe`]: one match arm per transport, so a new transport adds one arm
 //! and one file.
 
-mod files;
+pub mod files;
 mod kannel;
 pub mod probe;
 mod serve;
@@ -66,8 +66,10 @@ pub fn database(config: &Config) -> Item {
 }
 
 /// The outbox directory exists (or can be created) and takes a file.
+/// Its files, when there are some, are writable, owned like the
+/// directory and not world-readable (they hold phones and addresses).
 pub fn outbox_dir(dir: &Path, channels: &[String]) -> Item {
-    writable_dir(
+    let item = writable_dir(
         "outbox",
         dir,
         "general.outbox_dir",
@@ -75,7 +77,11 @@ pub fn outbox_dir(dir: &Path, channels: &[String]) -> Item {
             "{} on the outbox transport (reach nobody)",
             channels.join(", ")
         ),
-    )
+    );
+    if !item.ok {
+        return item;
+    }
+    files::outbox_files(dir).unwrap_or(item)
 }
 
 pub use files::writable_dir;

@@ -505,6 +505,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_permission_error_names_the_owner_of_the_file_or_its_directory() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let missing = dir.path().join(".lock");
+        let e = WebError::Io {
+            path: missing,
+            source: denied,
+        }
+        .to_string();
+        let uid = std::fs::metadata(dir.path()).unwrap().uid();
+        assert!(e.contains(&format!("owned by uid {uid}")), "{e}");
+        assert!(e.contains("chown"), "{e}");
+        let other = WebError::Io {
+            path: dir.path().to_owned(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        }
+        .to_string();
+        assert!(!other.contains("owned by"), "{other}");
+    }
+
+    #[test]
     fn the_comune_name_is_the_sender_before_the_office() {
         assert_eq!(
             comune_name("Comune di Montelupo Fiorentino - Protezione Civile"),
