@@ -3,7 +3,9 @@
 //! from a test, and a database, WAL or directory it created would belong
 //! to the wrong user. So nothing here opens SQLite: the schema version and
 //! journal mode come from the database header, writability from
-//! `access(2)` and, for root (whom `access` never refuses), from owners.
+//! `access(2)` and, for root (whom `access` never refuses), from owners:
+//! a root-owned file in a directory that belongs to another user is one
+//! the services cannot write.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -45,6 +47,13 @@ fn blocker<'a>(dir: &'a Path, base: &Path) -> Option<&'a Path> {
         .find(|p| p.exists() && !p.is_dir())
 }
 
+/// A file owned by root in a directory owned by someone else (the allerta
+/// user): root ran a command there once, and the services (which `access`
+/// cannot speak for when `check` itself runs as root) cannot write it.
+fn root_left_behind(file_owner: u32, dir_owner: Option<u32>) -> bool {
+    file_owner == 0 && dir_owner.is_some_and(|o| o != 0)
+}
+
 /// The database file and, when present, its `-wal` and `-shm`.
 fn database_files(db: &Path) -> Vec<PathBuf> {
     let mut files = vec![db.to_owned()];
@@ -75,8 +84,8 @@ fn header(db: &Path) -> Result<(u32, bool), String> {
 }
 
 /// The database: its directory takes new files (SQLite creates the WAL
-/// there), the file and its WAL are writable by this user, owned like the
-/// directory and without world access. A database that does not exist yet
+/// there), the file and its WAL are writable by this user, not left
+/// behind by root in another user's directory, and without world access. A database that does not exist yet
 /// is fine when it could be created (by the right user).
 pub fn database(db: &Path, latest: usize) -> Item {
     let shown = db.display();
@@ -150,7 +159,7 @@ pub fn database(db: &Path, latest: usize) -> Item {
                 fix_perm,
             );
         }
-        if file != dir && dir_owner.is_some_and(|o| o != meta.uid()) {
+        if file != dir && root_left_behind(meta.uid(), dir_owner) {
             return Item::fail(
                 "database",
                 format!(
@@ -227,7 +236,8 @@ pub fn writable_dir(item: &str, dir: &Path, key: &str, note: &str) -> Item {
 }
 
 /// The first problem with a file in the outbox directory, if any: not
-/// writable, owned by another user than the directory, or world-accessible.
+/// writable, left behind by root in another user's directory, or
+/// world-accessible.
 pub fn outbox_files(dir: &Path) -> Option<Item> {
     let dir_owner = std::fs::metadata(dir).ok()?.uid();
     let entries = std::fs::read_dir(dir).ok()?;
@@ -248,7 +258,7 @@ pub fn outbox_files(dir: &Path) -> Option<Item> {
                 fix,
             ));
         }
-        if meta.uid() != dir_owner {
+        if root_left_behind(meta.uid(), Some(dir_owner)) {
             return Some(Item::fail(
                 "outbox",
                 format!(
