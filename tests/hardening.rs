@@ -373,3 +373,27 @@ fn check_fails_on_a_world_readable_outbox_file_and_warns_on_open_contacts() {
         "{outbox}"
     );
 }
+
+#[test]
+fn check_fails_on_a_weak_delivery_report_token() {
+    let (p, _) = sent_project();
+    let config = std::fs::read_to_string(p.path("allerta.toml")).expect("config");
+    p.write(
+        "allerta.toml",
+        &format!("{config}\n[serve]\nlisten = \"127.0.0.1:1\"\ndlr_token_file = \"dlr-token\"\n"),
+    );
+    for (content, why) in [("", "empty"), ("shorttoken\n", "too short")] {
+        p.write("dlr-token", content);
+        let (code, out, _) = p.run(&["check"]);
+        assert_eq!(code, 1, "{out}");
+        let token = check_line(&out, "dlr_token");
+        assert!(token.starts_with("FAIL") && token.contains(why), "{token}");
+        assert!(
+            !token.contains("shorttoken"),
+            "the token was printed: {token}"
+        );
+    }
+    p.write("dlr-token", "0123456789abcdefXYZ\n");
+    let (_, out, _) = p.run(&["check"]);
+    assert!(check_line(&out, "dlr_token").starts_with("ok"), "{out}");
+}
