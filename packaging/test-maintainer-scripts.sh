@@ -20,7 +20,11 @@ if [[ -d /run/systemd/system ]]; then
 fi
 
 sh "$scripts/postinst" configure
+token=$(cat /etc/allerta/credentials/dlr-token)
 sh "$scripts/postinst" configure    # idempotent: a reinstall changes nothing
+if [[ $(cat /etc/allerta/credentials/dlr-token) == "$token" ]]; then echo "dlr-token kept"; fi
+if [[ ${#token} -ge 16 && $token =~ ^[A-Za-z0-9]+$ ]]; then echo "dlr-token random letters and digits"; fi
+if [[ ! -s /etc/allerta/credentials/telegram-token ]]; then echo "telegram-token left to the officer"; fi
 echo "user $(getent passwd allerta | cut -d: -f1,6,7)"
 echo "system-uid $(($(id -u allerta) < 1000))"
 stat -c '%U:%G %a %n' /var/lib/allerta /var/www/allerta /etc/allerta/contacts \

@@ -63,12 +63,17 @@ pub struct SecretSource {
 impl SecretSource {
     /// Reads the secret. `key` names it in errors (`channels.email.password`).
     /// `$CREDENTIALS_DIRECTORY` is expanded in file paths so a systemd
-    /// credential can be named directly.
+    /// credential can be named directly. An empty or blank secret is an
+    /// error (SPEC §13): an empty shared token would let `?token=` forge
+    /// reports, an empty password fails late and obscurely.
     pub fn resolve(&self, key: &str) -> Result<Option<Secret>, String> {
         if let Some(var) = &self.env {
             return match std::env::var(var) {
-                Ok(value) if !value.is_empty() => Ok(Some(Secret(value))),
-                _ => Err(format!(
+                Ok(value) if !value.trim().is_empty() => Ok(Some(Secret(value))),
+                Ok(_) => Err(format!(
+                    "{key}_env: environment variable {var} is empty or blank"
+                )),
+                Err(_) => Err(format!(
                     "{key}_env: environment variable {var} is not set (or empty)"
                 )),
             };
@@ -76,18 +81,63 @@ impl SecretSource {
         if let Some(path) = &self.file {
             let expanded = expand_credentials_dir(path);
             return match std::fs::read_to_string(&expanded) {
-                Ok(value) => Ok(Some(Secret(
-                    value.trim_end_matches(['\n', '\r']).to_owned(),
-                ))),
+                Ok(value) => {
+                    let value = value.trim_end_matches(['\n', '\r']);
+                    if value.trim().is_empty() {
+                        Err(format!(
+                            "{key}_file: {} is empty: write the secret into it",
+                            expanded.display()
+                        ))
+                    } else {
+                        Ok(Some(Secret(value.to_owned())))
+                    }
+                }
                 Err(e) => Err(format!(
                     "{key}_file: cannot read {}: {e}",
                     expanded.display()
                 )),
             };
         }
-        Ok(self.inline.clone().map(Secret))
+        match &self.inline {
+            Some(v) if v.trim().is_empty() => Err(format!("{key}: is empty or blank")),
+            other => Ok(other.clone().map(Secret)),
+        }
+    }
+
+    fn is_given(&self) -> bool {
+        self.inline.is_some() || self.env.is_some() || self.file.is_some()
     }
 }
+
+/// A configured secret, read only when a command uses it (SPEC §13: each
+/// unit loads only the credentials its command uses, so `serve` must not
+/// fail because the Telegram token file is absent). An inline value is
+/// checked when the file loads; `_env`/`_file` when [`SecretRef::resolve`]
+/// is called, and `allerta check` resolves every one.
+#[derive(Debug, Clone)]
+pub struct SecretRef {
+    key: String,
+    source: SecretSource,
+}
+
+impl SecretRef {
+    /// The config key it was given under (`channels.sms.password`).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Reads the secret now; the error names the key and where it looked,
+    /// never a value.
+    pub fn resolve(&self) -> Result<Secret, String> {
+        match self.source.resolve(&self.key)? {
+            Some(secret) => Ok(secret),
+            None => Err(format!("{}: not set", self.key)),
+        }
+    }
+}
+
+/// Minimum length of `[serve] dlr_token` (SPEC §13).
+pub const MIN_DLR_TOKEN_LEN: usize = 16;
 
 /// Where the Debian package keeps the files systemd loads as credentials.
 /// An officer's shell has no `$CREDENTIALS_DIRECTORY`; reading the same
@@ -240,10 +290,12 @@ pub enum TelegramTransport {
 pub struct Telegram {
     pub transport: TelegramTransport,
     pub api_url: String,
-    pub token: Option<Secret>,
+    pub token: Option<SecretRef>,
     pub broadcast_chat: Option<String>,
     pub rate_per_second: Option<f64>,
-    /// Chats allowed to ask the bot for `/ultima` (status of the latest alert).
+    /// Telegram user ids allowed to ask the bot for `/ultima` (status of the
+    /// latest alert). User ids, not chats: in a group every member shares the
+    /// chat id.
     pub admin_chats: Vec<i64>,
 }
 
@@ -260,7 +312,7 @@ pub struct Sms {
     pub transport: SmsTransport,
     pub url: Option<String>,
     pub username: Option<String>,
-    pub password: Option<Secret>,
+    pub password: Option<SecretRef>,
     pub sender: Option<String>,
     pub rate_per_second: Option<f64>,
     pub max_segments: usize,
@@ -284,7 +336,7 @@ pub struct Email {
     pub url: Option<String>,
     pub from: String,
     pub username: Option<String>,
-    pub password: Option<Secret>,
+    pub password: Option<SecretRef>,
     pub max_connections: usize,
     pub rate_per_second: Option<f64>,
     pub unsubscribe_url: Option<String>,
@@ -311,7 +363,55 @@ pub struct Banner {
 #[derive(Debug)]
 pub struct Serve {
     pub listen: String,
-    pub dlr_token: Option<Secret>,
+    pub dlr_token: Option<SecretRef>,
+    /// `/metrics` without the bearer token (default false).
+    pub metrics_public: bool,
+    pub limits: ServeLimits,
+}
+
+impl Serve {
+    /// The delivery-report token, read now and checked: at least
+    /// [`MIN_DLR_TOKEN_LEN`] characters.
+    pub fn dlr_token(&self) -> Result<Secret, String> {
+        let source = self.dlr_token.as_ref().ok_or_else(|| {
+            "serve.dlr_token: not set (dlr_token, dlr_token_env or dlr_token_file): every report must be authenticated".to_owned()
+        })?;
+        let token = source.resolve()?;
+        check_dlr_token(token.expose())?;
+        Ok(token)
+    }
+}
+
+/// A delivery-report token is long enough to resist guessing.
+pub fn check_dlr_token(token: &str) -> Result<(), String> {
+    let len = token.chars().count();
+    if len < MIN_DLR_TOKEN_LEN {
+        return Err(format!(
+            "serve.dlr_token: too short ({len} characters, at least {MIN_DLR_TOKEN_LEN}): generate one, e.g. `head -c 24 /dev/urandom | base64 | tr -d '/+='`"
+        ));
+    }
+    Ok(())
+}
+
+/// Limits of the public HTTP receiver (SPEC §13). The keys exist so tests
+/// can shorten the timeouts; values above the SPEC's bounds are refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeLimits {
+    pub header_read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_connections: usize,
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            max_body_bytes: 64 * 1024,
+        }
+    }
 }
 
 // ---- raw TOML shapes -------------------------------------------------------
@@ -492,6 +592,11 @@ struct RawServe {
     dlr_token: Option<String>,
     dlr_token_env: Option<String>,
     dlr_token_file: Option<PathBuf>,
+    #[serde(default)]
+    metrics_public: bool,
+    header_read_timeout: Option<String>,
+    request_timeout: Option<String>,
+    max_connections: Option<usize>,
 }
 
 // ---- loading ---------------------------------------------------------------
@@ -505,11 +610,67 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
     if let Some(path) = std::env::var_os("ALLERTA_CONFIG").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(path));
     }
-    ["allerta.toml", "/etc/allerta/allerta.toml"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .ok_or(ConfigError::NotFound)
+    let here = Path::new("allerta.toml");
+    if here.is_file() {
+        match trusted_here(here) {
+            Ok(()) => return Ok(here.to_owned()),
+            // Not an error: the packaged config is the one to use then.
+            Err(why) => eprintln!("warning: ignoring ./allerta.toml: {why}"),
+        }
+    }
+    let packaged = Path::new("/etc/allerta/allerta.toml");
+    if packaged.is_file() {
+        return Ok(packaged.to_owned());
+    }
+    Err(ConfigError::NotFound)
+}
+
+/// A config found in the current directory is used only if whoever runs
+/// allerta could have written it alone: owned by the effective user (or
+/// root) and writable by nobody else. Otherwise a file planted in a
+/// shared directory, or an officer's file under `sudo -u allerta`, would
+/// choose the database, the channels and the credential files.
+fn trusted_here(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    trusted_owner(meta.uid(), meta.mode(), euid, meta.file_type().is_symlink())
+}
+
+fn trusted_owner(owner: u32, mode: u32, euid: u32, symlink: bool) -> Result<(), String> {
+    if symlink {
+        return Err("it is a symbolic link; pass --config FILE to use it".into());
+    }
+    if owner != euid && owner != 0 {
+        return Err(format!(
+            "it belongs to user id {owner}, not to the user running allerta ({euid}); pass --config FILE to use it"
+        ));
+    }
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "others may write it (mode {:o}); `chmod go-w allerta.toml` or pass --config FILE",
+            mode & 0o777
+        ));
+    }
+    Ok(())
+}
+
+/// Describes a TOML error by position and message only: never the
+/// offending source line, which toml's own Display quotes. Pointed at
+/// another file (`--config /etc/allerta/credentials/telegram-token`
+/// through sudo), that line would be the secret.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
 }
 
 impl Config {
@@ -526,7 +687,7 @@ impl Config {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.clone(),
-            message: e.to_string().trim_end().replace('\n', "\n  "),
+            message: describe_toml_error(text, &e),
         })?;
         let base = path.parent().map(Path::to_owned).unwrap_or_default();
         let invalid = |key: &str, message: String| ConfigError::Invalid {
@@ -620,7 +781,18 @@ impl Config {
                         }
                     }),
                 };
-                source.resolve(key).map_err(|m| invalid(key, m))
+                if !source.is_given() {
+                    return Ok(None);
+                }
+                // An inline value is in this file: judge it now. The others
+                // are read when a command uses them.
+                if source.env.is_none() && source.file.is_none() {
+                    source.resolve(key).map_err(|m| invalid(key, m))?;
+                }
+                Ok(Some(SecretRef {
+                    key: key.to_owned(),
+                    source,
+                }))
             };
         let rate = |key: &str, r: Option<f64>| match r {
             Some(v) if !(v > 0.0 && v.is_finite()) => {
@@ -747,15 +919,59 @@ impl Config {
         }
 
         let serve = match raw.serve {
-            Some(s) => Some(Serve {
-                listen: s.listen,
-                dlr_token: secret(
-                    "serve.dlr_token",
-                    s.dlr_token,
-                    s.dlr_token_env,
-                    s.dlr_token_file,
-                )?,
-            }),
+            Some(s) => {
+                if let Some(inline) = &s.dlr_token {
+                    check_dlr_token(inline).map_err(|m| invalid("serve.dlr_token", m))?;
+                }
+                let defaults = ServeLimits::default();
+                let bounded = |key: &str, value: Option<String>, max: Duration| {
+                    let d = duration(key, value, max)?;
+                    if d > max || d.is_zero() {
+                        return Err(invalid(
+                            key,
+                            format!(
+                                "must be more than 0 and at most {}",
+                                humantime::format_duration(max)
+                            ),
+                        ));
+                    }
+                    Ok(d)
+                };
+                let limits = ServeLimits {
+                    header_read_timeout: bounded(
+                        "serve.header_read_timeout",
+                        s.header_read_timeout,
+                        defaults.header_read_timeout,
+                    )?,
+                    request_timeout: bounded(
+                        "serve.request_timeout",
+                        s.request_timeout,
+                        defaults.request_timeout,
+                    )?,
+                    max_connections: match s.max_connections {
+                        None => defaults.max_connections,
+                        Some(n) if n >= 1 => n,
+                        Some(n) => {
+                            return Err(invalid(
+                                "serve.max_connections",
+                                format!("must be at least 1, got {n}"),
+                            ));
+                        }
+                    },
+                    max_body_bytes: defaults.max_body_bytes,
+                };
+                Some(Serve {
+                    listen: s.listen,
+                    dlr_token: secret(
+                        "serve.dlr_token",
+                        s.dlr_token,
+                        s.dlr_token_env,
+                        s.dlr_token_file,
+                    )?,
+                    metrics_public: s.metrics_public,
+                    limits,
+                })
+            }
             None => None,
         };
 
@@ -885,9 +1101,16 @@ name = "Centro"
         let text = format!(
             "{MINIMAL}\n[channels.email]\ntransport = \"smtp\"\nurl = \"smtp://127.0.0.1:1\"\nfrom = \"a <a@b.it>\"\nusername = \"u\"\npassword_env = \"ALLERTA_TEST_SURELY_UNSET\"\n"
         );
-        let err = Config::parse(Path::new("/x/allerta.toml"), &text)
-            .unwrap_err()
-            .to_string();
+        // Read when the channel is used, not when the file loads.
+        let config = Config::parse(Path::new("/x/allerta.toml"), &text).unwrap();
+        let err = config
+            .channels
+            .email
+            .unwrap()
+            .password
+            .unwrap()
+            .resolve()
+            .unwrap_err();
         assert!(err.contains("channels.email.password_env"), "{err}");
         assert!(err.contains("ALLERTA_TEST_SURELY_UNSET"), "{err}");
     }
@@ -915,6 +1138,127 @@ name = "Centro"
             expand_credentials_dir_with(plain, None, packaged.path()),
             plain
         );
+    }
+
+    fn with(extra: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/x/allerta.toml"), &format!("{MINIMAL}\n{extra}"))
+    }
+
+    #[test]
+    fn empty_or_blank_secrets_are_config_errors() {
+        // Inline: refused when the file loads.
+        let err = with("[channels.email]\ntransport = \"smtp\"\nurl = \"smtp://127.0.0.1:1\"\nfrom = \"a <a@b.it>\"\nusername = \"u\"\npassword = \"  \"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("channels.email.password") && err.contains("blank"),
+            "{err}"
+        );
+        // From a file: refused when resolved.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, " \n").unwrap();
+        let config = with(&format!(
+            "[channels.telegram]\ntransport = \"bot-api\"\ntoken_file = \"{}\"\n",
+            file.display()
+        ))
+        .unwrap();
+        let err = config
+            .channels
+            .telegram
+            .unwrap()
+            .token
+            .unwrap()
+            .resolve()
+            .unwrap_err();
+        assert!(err.contains("token_file") && err.contains("empty"), "{err}");
+        // From the environment: refused when resolved.
+        let env = SecretSource {
+            env: Some("PATH_SURELY_NOT_SET_ALLERTA_BLANK".into()),
+            ..SecretSource::default()
+        };
+        assert!(env.resolve("k").is_err());
+    }
+
+    #[test]
+    fn a_short_delivery_report_token_is_refused() {
+        let err = with("[serve]\nlisten = \"127.0.0.1:0\"\ndlr_token = \"t0ken\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("serve.dlr_token") && err.contains("16"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dlr");
+        std::fs::write(&file, "short\n").unwrap();
+        let config = with(&format!(
+            "[serve]\nlisten = \"127.0.0.1:0\"\ndlr_token_file = \"{}\"\n",
+            file.display()
+        ))
+        .unwrap();
+        let serve = config.serve.unwrap();
+        assert!(serve.dlr_token().unwrap_err().contains("too short"));
+        std::fs::write(&file, "0123456789abcdef\n").unwrap();
+        assert_eq!(serve.dlr_token().unwrap().expose(), "0123456789abcdef");
+    }
+
+    #[test]
+    fn serve_limits_default_to_the_spec_bounds_and_refuse_larger_ones() {
+        let config = with("[serve]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+        let limits = config.serve.unwrap().limits;
+        assert!(limits.header_read_timeout <= Duration::from_secs(10));
+        assert!(limits.request_timeout <= Duration::from_secs(30));
+        assert!(limits.max_connections >= 1000);
+        assert!(limits.max_body_bytes <= 64 * 1024);
+        assert_eq!(limits, ServeLimits::default());
+        let err = with("[serve]\nlisten = \"127.0.0.1:0\"\nheader_read_timeout = \"11s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("serve.header_read_timeout"), "{err}");
+        let err = with("[serve]\nlisten = \"127.0.0.1:0\"\nrequest_timeout = \"31s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("serve.request_timeout"), "{err}");
+    }
+
+    #[test]
+    fn a_parse_error_never_quotes_the_file() {
+        // What `--config /etc/allerta/credentials/telegram-token` reads.
+        for text in [
+            "123456789:AAH-secret-token-value\n",
+            "secret-token-value\n",
+            "x = 1\nsecret-token-value = \n",
+        ] {
+            let err = Config::parse(Path::new("/etc/allerta/credentials/telegram-token"), text)
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("secret-token-value"), "{err}");
+            assert!(err.contains("line "), "{err}");
+        }
+        // A real config error still says where and what.
+        let err = with(
+            "[channels.email]\ntransport = \"outbox\"\nfrom = \"a <a@b.it>\"\nmax_conections = 3\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("max_conections") && err.contains("line "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_config_in_the_current_directory_must_be_the_users_own() {
+        assert!(trusted_owner(1000, 0o100644, 1000, false).is_ok());
+        assert!(trusted_owner(0, 0o100644, 1000, false).is_ok());
+        assert!(trusted_owner(0, 0o100600, 0, false).is_ok());
+        // Planted by someone else, or writable by others, or a symlink.
+        assert!(trusted_owner(1001, 0o100644, 1000, false).is_err());
+        assert!(trusted_owner(1000, 0o100644, 0, false).is_err());
+        assert!(trusted_owner(1000, 0o100664, 1000, false).is_err());
+        assert!(trusted_owner(0, 0o100646, 0, false).is_err());
+        assert!(trusted_owner(0, 0o100644, 0, true).is_err());
     }
 
     #[test]

@@ -441,7 +441,7 @@ s.serve_forever()
 
 fn serve_section(port: u16) -> String {
     format!(
-        "[channels.sms]\ntransport = \"outbox\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\ndlr_token = \"t0ken\"\n"
+        "[channels.sms]\ntransport = \"outbox\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\ndlr_token = \"t0ken-of-sixteen-chars\"\n"
     )
 }
 
@@ -466,7 +466,7 @@ fn check_probes_serve_health_and_fails_naming_serve_when_it_is_down() {
         "{serve}"
     );
     assert!(serve.contains("fix: start allerta serve"), "{serve}");
-    assert!(!out.contains("t0ken"), "DLR token printed");
+    assert!(!out.contains("t0ken-of-sixteen-chars"), "DLR token printed");
 }
 
 #[test]
@@ -620,7 +620,7 @@ fn check_finds_the_real_allerta_serve_at_the_dlr_url() {
     let p = project(&kannel_channel(
         &k.sendsms_url(),
         &format!(
-            "dlr_url = \"http://127.0.0.1:{port}/sms/dlr\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\ndlr_token = \"dlr-T0ken\"\n"
+            "dlr_url = \"http://127.0.0.1:{port}/sms/dlr\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\ndlr_token = \"dlr-T0ken-sixteen-chars\"\n"
         ),
     ));
     let mut serve = p
@@ -652,7 +652,10 @@ fn check_finds_the_real_allerta_serve_at_the_dlr_url() {
         line_serve.contains("fix: start allerta serve"),
         "{line_serve}"
     );
-    assert!(!out.contains("dlr-T0ken"), "DLR token printed");
+    assert!(
+        !out.contains("dlr-T0ken-sixteen-chars"),
+        "DLR token printed"
+    );
 }
 
 const TELEGRAM_TOKEN: &str = "123456:TEST-token";

@@ -318,12 +318,33 @@ fn unknown_config_key_and_missing_secret_are_input_errors() {
     assert_eq!(code, 2);
     assert!(err.contains("max_conections"), "{err}");
 
+    // Secrets are read when a command uses them (SPEC §13: each unit holds
+    // only its own credentials): `send` on that channel, not `templates`.
     let p = Project::new(
         "[channels.email]\ntransport = \"smtp\"\nurl = \"smtp://127.0.0.1:1\"\nfrom = \"a <a@b.it>\"\nusername = \"u\"\npassword_env = \"ALLERTA_TEST_NO_SUCH_VAR\"\n",
     );
-    let (code, _, err) = p.run(&["templates", "list"]);
+    p.contacts(
+        "c.csv",
+        &["anna,Anna,,anna@example.org,,centro,cittadini,it,".into()],
+    );
+    let (code, _, _) = p.run(&["templates", "list"]);
+    assert_eq!(code, 0);
+    let (code, _, err) = p.run(&[
+        "send",
+        "interruzione-acqua",
+        "--var",
+        "zona=x",
+        "--var",
+        "quando=y",
+        "--all",
+        "--yes",
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("ALLERTA_TEST_NO_SUCH_VAR"), "{err}");
+    assert!(
+        !p.path("allerta.db").exists() || p.sql("SELECT COUNT(*) FROM alerts") == ["0"],
+        "nothing planned"
+    );
 }
 
 #[test]

@@ -366,7 +366,7 @@ api_url = "http://127.0.0.1:{tg_port}"
 token_file = "$CREDENTIALS_DIRECTORY/telegram-token"
 [serve]
 listen = "127.0.0.1:{serve_port}"
-dlr_token = "dlr-token-1"
+dlr_token = "dlr-token-1-sixteen-chars"
 "#,
         templates = repo.join("templates").display()
     );
@@ -395,7 +395,7 @@ dlr_token = "dlr-token-1"
     for path in [
         "/healthz",
         "/metrics",
-        "/sms/dlr?token=dlr-token-1&d=1&t=x&status=1",
+        "/sms/dlr?token=dlr-token-1-sixteen-chars&d=1&t=x&status=1",
     ] {
         let reply = http(serve_port, "GET", path, "");
         assert!(reply.starts_with("HTTP/1."), "{path}: {reply}");

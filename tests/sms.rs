@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Project;
-use kannel::{Kannel, Route, free_port, http_get, wait_until};
+use kannel::{Kannel, Route, free_port, http_get, http_get_with, wait_until};
 use support::{Serve, TOKEN, phones};
 
 /// A project whose SMS channel is Kannel, reports going to `serve`.
@@ -89,7 +89,9 @@ fn hundred_recipients_arrive_with_the_exact_text_and_end_delivered() {
         "SELECT COUNT(*) FROM attempts WHERE detail LIKE '%{TOKEN}%'"
     ));
     assert_eq!(leaked, ["0"], "the shared token is never stored");
-    let metrics = http_get(serve.port, "/metrics").expect("metrics").1;
+    let metrics = http_get_with(serve.port, "/metrics", &bearer())
+        .expect("metrics")
+        .1;
     assert!(
         metrics.contains("allerta_deliveries{channel=\"sms\",state=\"delivered\"} 100"),
         "{metrics}"
@@ -403,6 +405,11 @@ fn the_gateway_down_at_start_and_up_ten_seconds_later_gives_retries_then_sent() 
     wait_for_counts(&p, "5 delivered", |c| c["delivered"] == 5);
 }
 
+/// `/metrics` needs the `[serve]` token (SPEC §13).
+fn bearer() -> String {
+    format!("Authorization: Bearer {TOKEN}\r\n")
+}
+
 /// POST with a body through a minimal HTTP/1.0 client: (status, body).
 fn http_post(port: u16, path: &str, headers: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
@@ -524,7 +531,7 @@ fn reports_need_the_shared_token_and_repeated_or_late_ones_change_nothing() {
     );
 
     assert_eq!(http_get(serve.port, "/healthz"), Some((200, "ok\n".into())));
-    let metrics = http_get(serve.port, "/metrics").unwrap().1;
+    let metrics = http_get_with(serve.port, "/metrics", &bearer()).unwrap().1;
     assert!(
         metrics.contains(
             "allerta_reports_received_total{source=\"kannel\",result=\"unauthorized\"} 2"

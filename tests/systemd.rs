@@ -229,6 +229,13 @@ fn services_run_as_the_allerta_user_with_state_dir_journal_and_credentials() {
     for daemon in ["allerta-bot.service", "allerta-serve.service"] {
         let text = unit_text(daemon);
         assert_eq!(directives(&text, "Restart"), ["on-failure"], "{daemon}");
+        // A bad token or config (exit 2) is not restarted every 5 s forever.
+        assert_eq!(
+            directives(&text, "RestartPreventExitStatus"),
+            ["2"],
+            "{daemon}"
+        );
+        assert!(!directives(&text, "StartLimitBurst").is_empty(), "{daemon}");
         assert_eq!(
             directives(&text, "WantedBy"),
             ["multi-user.target"],
@@ -249,37 +256,57 @@ fn services_run_as_the_allerta_user_with_state_dir_journal_and_credentials() {
     );
 }
 
-/// The configuration resolves every configured secret when it loads, so a
-/// unit missing one credential could not even start: each loads them all.
+/// Each unit loads only the credentials its command uses (SPEC §13): the
+/// internet-facing `serve` must not hold the Telegram token or the SMTP and
+/// SMS passwords. allerta reads a secret only when the command uses it.
 #[test]
-fn every_service_loads_every_credential_the_config_may_name() {
-    let all: Vec<String> = SERVICES
-        .iter()
-        .flat_map(|s| {
-            directives(&unit_text(s), "LoadCredential")
-                .into_iter()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    for service in SERVICES {
+fn each_service_loads_only_the_credentials_its_command_uses() {
+    let expected: &[(&str, &[&str])] = &[
+        ("allerta-serve.service", &["dlr-token"]),
+        ("allerta-bot.service", &["telegram-token"]),
+        (
+            "allerta-resume.service",
+            &[
+                "dlr-token",
+                "sms-password",
+                "smtp-password",
+                "telegram-token",
+            ],
+        ),
+        (
+            "allerta-check.service",
+            &[
+                "dlr-token",
+                "sms-password",
+                "smtp-password",
+                "telegram-token",
+            ],
+        ),
+    ];
+    let mut all = BTreeSet::new();
+    for (service, wanted) in expected {
         let text = unit_text(service);
-        let mine = directives(&text, "LoadCredential");
-        for c in &all {
-            assert!(
-                mine.contains(&c.as_str()),
-                "{service} lacks LoadCredential={c}"
-            );
-        }
+        let mine: BTreeSet<String> = directives(&text, "LoadCredential")
+            .into_iter()
+            .map(|c| c.split_once(':').map_or(c, |(id, _)| id).to_owned())
+            .collect();
+        assert_eq!(
+            mine,
+            wanted
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<BTreeSet<_>>(),
+            "{service} loads other credentials than its command uses"
+        );
+        all.extend(mine);
     }
+    assert_eq!(expected.len(), SERVICES.len(), "every service is listed");
     for id in [
         "telegram-token",
         "sms-password",
         "smtp-password",
         "dlr-token",
     ] {
-        assert!(all.iter().any(|c| c.starts_with(&format!("{id}:"))), "{id}");
+        assert!(all.contains(id), "{id}");
     }
 }

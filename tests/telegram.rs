@@ -821,3 +821,93 @@ fn subscribers_list_export_and_forget() {
     let (code, _, _) = p.run(&["subscribers", "forget", "4242"]);
     assert_eq!(code, 2, "nothing left to erase");
 }
+
+/// Waits until the bot polls the test server.
+fn bot_polling(port: u16) {
+    wait_for("the bot to poll", Duration::from_secs(15), || {
+        (!calls(port, "getUpdates").is_empty()).then_some(())
+    });
+}
+
+fn replies_to(port: u16, chat: i64) -> Vec<String> {
+    successful_sends(port)
+        .into_iter()
+        .filter(|c| c["params"]["chat_id"] == chat)
+        .map(|c| c["params"]["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn ultima_is_authorised_by_the_sending_user_not_by_the_chat() {
+    let server = telegram_server(&[]);
+    let port = server.port;
+    // The operator (user 900) listed; their group -100900 is not a grant.
+    let p = project(port, "admin_chats = [900, -100900]");
+    let _bot = BotProcess::start(&p);
+    bot_polling(port);
+
+    // Another member of the operators' group asks: refused.
+    enqueue(
+        port,
+        json!({ "message": { "chat_id": -100900, "from_id": 555, "text": "/ultima" } }),
+    );
+    let reply = nth_reply(port, -100900, 1);
+    assert!(
+        reply["params"]["text"]
+            .as_str()
+            .expect("text")
+            .contains("riservato"),
+        "{reply}"
+    );
+    // The operator in the same group: answered.
+    enqueue(
+        port,
+        json!({ "message": { "chat_id": -100900, "from_id": 900, "text": "/ultima" } }),
+    );
+    let reply = nth_reply(port, -100900, 2);
+    assert!(
+        !reply["params"]["text"]
+            .as_str()
+            .expect("text")
+            .contains("riservato"),
+        "{reply}"
+    );
+}
+
+#[test]
+fn one_user_flooding_the_bot_does_not_stall_it_for_everyone() {
+    let server = telegram_server(&[]);
+    let port = server.port;
+    let p = project(port, "");
+    let _bot = BotProcess::start(&p);
+    bot_polling(port);
+
+    // 60 messages from one user, then one from someone else, all in the
+    // queue before the bot's next poll.
+    for _ in 0..60 {
+        enqueue(
+            port,
+            json!({ "message": { "chat_id": 601, "text": "/stato" } }),
+        );
+    }
+    let asked = Instant::now();
+    enqueue(
+        port,
+        json!({ "message": { "chat_id": 602, "text": "/stato" } }),
+    );
+
+    // Telegram's 1 message/s per chat would make the flooder's replies
+    // take a minute; the other user is answered meanwhile.
+    nth_reply(port, 602, 1);
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "the second user waited {:?}",
+        asked.elapsed()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let flooder = replies_to(port, 601).len();
+    assert!(
+        (1..=5).contains(&flooder),
+        "the flooder got {flooder} replies so far"
+    );
+}

@@ -521,14 +521,68 @@ fn an_expired_alert_is_hidden_by_the_widget_and_leaves_the_files_at_the_next_com
         "expired alert still shown:\n{page}"
     );
 
-    // Any command sweeps it out of the banner and the feed.
+    // A read-only command leaves the public files alone (SPEC §13); the
+    // next command that writes (here the resume timer's) sweeps it out of
+    // the banner and the feed.
     let (code, _, err) = p.run(&["list"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(ids(&banner(&p, "public/banner.json")), [id.as_str()]);
+    let (code, _, err) = p.run(&["resume"]);
     assert_eq!(code, 0, "{err}");
     assert!(banner(&p, "public/banner.json").is_empty());
     assert!(!read(&p, "public/banner.html").contains(&id));
     assert!(parse_atom(&read(&p, "public/feed.atom")).is_empty());
     // The CAP file of an ended alert stays.
     assert!(p.path(&format!("public/cap/{id}.xml")).exists());
+}
+
+#[test]
+fn read_only_commands_never_write_the_public_files() {
+    let p = project("https://www.comune.example.it/allerta/");
+    let id = send(
+        &p,
+        &[
+            "interruzione-acqua",
+            "--var",
+            "zona=via Roma",
+            "--var",
+            "quando=oggi",
+            "--zone",
+            "centro",
+            "--yes",
+        ],
+    );
+    // As if the web directory were owned by someone else: nothing may be
+    // created there, not even the lock file or cap/.
+    std::fs::remove_dir_all(p.path("public")).expect("remove public");
+    for args in [
+        vec!["status"],
+        vec!["status", &id, "--deliveries"],
+        vec!["list"],
+        vec!["export", &id, "--format", "csv"],
+        vec![
+            "preview",
+            "interruzione-acqua",
+            "--var",
+            "zona=x",
+            "--var",
+            "quando=y",
+        ],
+        vec!["templates", "list"],
+        vec!["contacts", "list"],
+        vec!["contacts", "check"],
+    ] {
+        let (code, _, err) = p.run(&args);
+        assert_eq!(code, 0, "allerta {args:?}: {err}");
+        assert!(
+            !p.path("public").exists(),
+            "allerta {args:?} wrote the public directory"
+        );
+    }
+    // A command that writes publishes again.
+    let (code, _, err) = p.run(&["resume"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(ids(&banner(&p, "public/banner.json")), [id.as_str()]);
 }
 
 #[test]

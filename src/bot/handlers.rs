@@ -113,6 +113,10 @@ impl Bot {
             }
             Command::Cancellami => {
                 let erased = store::erase(conn, &key)?;
+                let outbox = self.settings.outbox_dir.join("telegram.jsonl");
+                if let Err(e) = super::erasure::scrub_outbox(&outbox, &key) {
+                    tracing::error!(error = %e, file = %outbox.display(), "erasure: cannot scrub the outbox");
+                }
                 tracing::info!(
                     deliveries = erased.deliveries_anonymised,
                     "a subscriber erased their data"
@@ -125,11 +129,11 @@ impl Bot {
                 .await;
             }
             Command::Help => {
-                let admin = self.is_admin(chat);
+                let admin = self.is_admin(m);
                 self.say(chat, texts::help(l, admin), None).await;
             }
             Command::Ultima => {
-                let text = if self.is_admin(chat) {
+                let text = if self.is_admin(m) {
                     self.latest_alert()?
                 } else {
                     texts::operators_only(l).into()
@@ -212,8 +216,12 @@ impl Bot {
         Ok(())
     }
 
-    fn is_admin(&self, chat: ChatId) -> bool {
-        self.settings.admin_chats.contains(&chat.0)
+    /// Operators are users, not chats: in a group every member shares the
+    /// chat id, so only the sender's user id counts.
+    fn is_admin(&self, m: &Message) -> bool {
+        m.from.as_ref().is_some_and(|u| {
+            i64::try_from(u.id.0).is_ok_and(|id| self.settings.admin_chats.contains(&id))
+        })
     }
 
     fn zone_names(&self, ids: &[String]) -> Vec<String> {

@@ -4,14 +4,23 @@
 //! acknowledgement. Operators' chats (`admin_chats`) may also ask /ultima.
 //! No alert can be sent from Telegram.
 //!
-//! A plain long-polling loop (one step per update, handled in order) rather
-//! than teloxide's dispatcher: the bot is small, updates must be handled one
-//! at a time against SQLite anyway, and the loop makes shutdown exact —
-//! on SIGTERM the current update finishes, the offset is confirmed to
-//! Telegram so nothing is handled twice after a restart, and it returns.
+//! A plain long-polling loop rather than teloxide's dispatcher: the bot is
+//! small and the loop makes shutdown exact — on SIGTERM the current batch
+//! of updates finishes, the offset is confirmed to Telegram so nothing is
+//! handled twice after a restart, and it returns. In a batch, each user's
+//! updates are handled in order and different users' concurrently (in one
+//! task: SQLite calls are short and synchronous; the waits are Telegram's
+//! per-chat pacing), and each user has a budget ([`flood`]): one user
+//! flooding the bot does not stall it for everyone (SPEC §13).
+//!
+//! `/ultima` is authorised by the sending user (`from.id` in
+//! `admin_chats`, which holds user ids), never by the chat: in a group,
+//! every member shares the chat id.
 //! It shares the ledger's database with `send` (WAL, busy timeout).
 
 mod command;
+pub mod erasure;
+mod flood;
 mod handlers;
 pub mod store;
 mod texts;
@@ -48,7 +57,10 @@ pub struct Settings {
     /// Declared zones: (id, name), in id order.
     pub zones: Vec<(String, String)>,
     pub sender: String,
+    /// Telegram user ids allowed to ask `/ultima`.
     pub admin_chats: Vec<i64>,
+    /// `outbox/telegram.jsonl` is scrubbed of an erased chat id.
+    pub outbox_dir: std::path::PathBuf,
 }
 
 impl Settings {
@@ -60,6 +72,7 @@ impl Settings {
                 .map(|(id, z)| (id.as_str().to_owned(), z.name.clone()))
                 .collect(),
             sender: config.general.sender.clone(),
+            outbox_dir: config.general.outbox_dir.clone(),
             admin_chats: config
                 .channels
                 .telegram
@@ -100,12 +113,18 @@ pub async fn run(
             tracing::warn!(zone = %id, "zone id too long for a Telegram button; it cannot be chosen in the bot");
         }
     }
+    if settings.admin_chats.iter().any(|id| *id < 0) {
+        tracing::warn!(
+            "channels.telegram.admin_chats holds a group id: /ultima is authorised by user id, so group ids grant nothing"
+        );
+    }
     let bot = Bot {
         api,
         ledger,
         settings,
         username,
         chats: ChatPacer::new(PER_CHAT_INTERVAL),
+        flood: flood::Flood::default(),
     };
     bot.poll(&shutdown).await
 }
@@ -142,9 +161,50 @@ struct Bot {
     settings: Settings,
     username: String,
     chats: ChatPacer,
+    flood: flood::Flood,
+}
+
+/// Who sent an update: the user, or the chat when there is no user.
+fn sender_of(update: &teloxide::types::Update) -> u64 {
+    use teloxide::types::UpdateKind;
+    match &update.kind {
+        UpdateKind::Message(m) => m.from.as_ref().map_or(m.chat.id.0 as u64, |u| u.id.0),
+        UpdateKind::CallbackQuery(q) => q.from.id.0,
+        UpdateKind::MyChatMember(m) => m.from.id.0,
+        _ => 0,
+    }
 }
 
 impl Bot {
+    /// One batch from getUpdates: per user in order, users concurrently,
+    /// each user within their budget.
+    async fn handle_batch(&self, updates: Vec<teloxide::types::Update>) {
+        let mut by_user: Vec<(u64, Vec<teloxide::types::Update>)> = Vec::new();
+        for update in updates {
+            let user = sender_of(&update);
+            match by_user.iter_mut().find(|(u, _)| *u == user) {
+                Some((_, list)) => list.push(update),
+                None => by_user.push((user, vec![update])),
+            }
+        }
+        let work = by_user.into_iter().map(|(user, list)| async move {
+            for update in list {
+                let kind = match update.kind {
+                    teloxide::types::UpdateKind::Message(_) => flood::Kind::Message,
+                    _ => flood::Kind::Other,
+                };
+                if !self.flood.allow(user, kind) {
+                    tracing::debug!(user, "over the per-user budget: update dropped");
+                    continue;
+                }
+                if let Err(e) = self.handle(update).await {
+                    tracing::error!(error = %e, "update not handled");
+                }
+            }
+        });
+        futures_util::future::join_all(work).await;
+    }
+
     /// The thin loop: fetch updates, handle each, remember the offset.
     async fn poll(&self, shutdown: &CancellationToken) -> Result<(), BotError> {
         let mut offset: i32 = 0;
@@ -167,12 +227,10 @@ impl Bot {
             match result {
                 Ok(updates) => {
                     backoff = Duration::from_secs(1);
-                    for update in updates {
-                        offset = update.id.as_offset();
-                        if let Err(e) = self.handle(update).await {
-                            tracing::error!(error = %e, "update not handled");
-                        }
+                    if let Some(last) = updates.last() {
+                        offset = last.id.as_offset();
                     }
+                    self.handle_batch(updates).await;
                 }
                 Err(RequestError::Api(ApiError::InvalidToken)) => {
                     return Err(BotError::InvalidToken);

@@ -126,7 +126,31 @@ pub struct Erased {
 /// kept (the after-action report must still add up); their address becomes
 /// `erased:<delivery id>`, which still keeps them unique. Pending ones are
 /// skipped: nobody is there to receive them any more.
+///
+/// The chat id must not survive in the file either (SPEC §9 "erases the
+/// subscriber's data"): `secure_delete` zeroes the freed cells and pages
+/// of this transaction, and a checkpoint then moves the pages into the
+/// database and truncates the WAL, whose older frames still hold the id.
 pub fn erase(conn: &Connection, chat: &str) -> Result<Erased, LedgerError> {
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    let erased = erase_rows(conn, chat);
+    let _ = conn.pragma_update(None, "secure_delete", "FAST");
+    let erased = erased?;
+    // Best effort: a reader in the middle of a long transaction (a `send`)
+    // keeps the WAL alive until it ends; the next checkpoint removes it.
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(0) => {}
+        Ok(_) => tracing::warn!(
+            "erasure: the WAL is in use by another process and keeps old frames until its next checkpoint"
+        ),
+        Err(e) => tracing::warn!(error = %e, "erasure: WAL checkpoint failed"),
+    }
+    Ok(erased)
+}
+
+fn erase_rows(conn: &Connection, chat: &str) -> Result<Erased, LedgerError> {
     // The connection is not shared across threads; nothing else can open a
     // transaction on it meanwhile.
     let tx = conn.unchecked_transaction()?;

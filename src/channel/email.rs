@@ -138,7 +138,13 @@ impl Smtp {
             .username
             .clone()
             .or_else(|| endpoint.url_username.clone());
-        let password = config.password.as_ref().or(endpoint.url_password.as_ref());
+        let configured = config
+            .password
+            .as_ref()
+            .map(crate::config::SecretRef::resolve)
+            .transpose()
+            .map_err(BuildError)?;
+        let password = configured.as_ref().or(endpoint.url_password.as_ref());
         let credentials = match (username, password) {
             (Some(user), Some(password)) => Some((
                 user.clone(),

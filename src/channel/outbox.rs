@@ -4,6 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -108,12 +109,19 @@ impl Channel for Outbox {
                 .lock()
                 .map_err(|_| DeliveryError::transient("outbox lock poisoned"))?;
             if guard.is_none() {
+                // No world access (SPEC §13): the lines hold phone
+                // numbers, addresses and chat ids.
                 if let Some(dir) = self.path.parent() {
-                    std::fs::create_dir_all(dir).map_err(io_err)?;
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o770)
+                        .create(dir)
+                        .map_err(io_err)?;
                 }
                 let file = OpenOptions::new()
                     .create(true)
                     .append(true)
+                    .mode(0o660)
                     .open(&self.path);
                 *guard = Some(file.map_err(io_err)?);
             }

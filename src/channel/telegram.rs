@@ -49,11 +49,17 @@ pub const PER_CHAT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Builds the teloxide client for `config` (shared by the channel and the bot).
 pub fn client(config: &TelegramConfig) -> Result<Bot, BuildError> {
-    let token = config.token.as_ref().ok_or_else(|| {
-        BuildError(
-            "channels.telegram: the bot-api transport needs token, token_env or token_file".into(),
-        )
-    })?;
+    let token = config
+        .token
+        .as_ref()
+        .ok_or_else(|| {
+            BuildError(
+                "channels.telegram: the bot-api transport needs token, token_env or token_file"
+                    .into(),
+            )
+        })?
+        .resolve()
+        .map_err(BuildError)?;
     let url = api_url(&config.api_url)?;
     // teloxide's own defaults (5 s connect, 17 s in total), built here so a
     // failure is an error instead of teloxide's panic.

@@ -39,7 +39,18 @@ pub async fn probe(sms: &Sms) -> Item {
         u.to_string()
     };
     let user = sms.username.as_deref().unwrap_or("");
-    let password = sms.password.as_ref().map(|p| p.expose()).unwrap_or("");
+    let password = match sms.password.as_ref().map(|p| p.resolve()) {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => {
+            return Item::fail(
+                ITEM,
+                format!("the sendsms password for `{user}`: {e}"),
+                "write the Kannel sendsms-user password where channels.sms.password_file / password_env points (Debian install: /etc/allerta/credentials/sms-password)",
+            );
+        }
+        None => crate::config::Secret::new(String::new()),
+    };
+    let password = password.expose();
     if password.is_empty() {
         return Item::fail(
             ITEM,

@@ -8,6 +8,7 @@
 //! [`probe`]: one match arm per transport, so a new transport adds one arm
 //! and one file.
 
+pub mod files;
 mod kannel;
 pub mod probe;
 mod serve;
@@ -19,7 +20,6 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::ledger::Ledger;
 
 /// One line of the readiness report.
 #[derive(Debug, Clone, Serialize)]
@@ -59,67 +59,17 @@ impl Item {
     }
 }
 
-/// The database opens, is migrated to the latest schema, and takes a write
-/// lock (`BEGIN IMMEDIATE`, rolled back: nothing is changed).
+/// The database (see [`files::database`]): nothing is created or opened
+/// for writing.
 pub fn database(config: &Config) -> Item {
-    let path = &config.general.database;
-    let shown = path.display();
-    let fix_perm = format!(
-        "make {} and its directory writable by the user that runs allerta (on a Debian install: the allerta user, e.g. `sudo -u allerta allerta check`)",
-        shown
-    );
-    if let Some(owner) = root_would_create_for(path) {
-        return Item::fail(
-            "database",
-            format!(
-                "{shown} does not exist yet and this runs as root: it would be created owned by root, and the services (user id {owner}) could not write it"
-            ),
-            "run allerta as the owner of its directory, e.g. `sudo -u allerta allerta check`",
-        );
-    }
-    let ledger = match Ledger::open(path) {
-        Ok(l) => l,
-        Err(e) => return Item::fail("database", format!("{shown}: {e}"), fix_perm),
-    };
-    let conn = ledger.conn();
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
-        return Item::fail("database", format!("{shown}: not writable: {e}"), fix_perm);
-    }
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap_or(-1);
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap_or_default();
-    Item::ok(
-        "database",
-        format!("{shown}: writable, schema version {version}, journal {mode}"),
-    )
-}
-
-/// When running as root and the database is still to be created in a
-/// directory owned by another user (the allerta user on a Debian install):
-/// that user's id. SQLite keeps the owner of existing files, so only
-/// creation is a problem.
-fn root_would_create_for(path: &Path) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    if path.exists() || effective_uid()? != 0 {
-        return None;
-    }
-    let owner = std::fs::metadata(path.parent()?).ok()?.uid();
-    (owner != 0).then_some(owner)
-}
-
-/// The effective user id, from /proc (Linux; `None` elsewhere).
-fn effective_uid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let uids = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
-    uids.split_whitespace().nth(1)?.parse().ok()
+    files::database(&config.general.database, crate::ledger::SCHEMA_VERSION)
 }
 
 /// The outbox directory exists (or can be created) and takes a file.
+/// Its files, when there are some, are writable, owned like the
+/// directory and not world-readable (they hold phones and addresses).
 pub fn outbox_dir(dir: &Path, channels: &[String]) -> Item {
-    writable_dir(
+    let item = writable_dir(
         "outbox",
         dir,
         "general.outbox_dir",
@@ -127,26 +77,14 @@ pub fn outbox_dir(dir: &Path, channels: &[String]) -> Item {
             "{} on the outbox transport (reach nobody)",
             channels.join(", ")
         ),
-    )
+    );
+    if !item.ok {
+        return item;
+    }
+    files::outbox_files(dir).unwrap_or(item)
 }
 
-/// `dir` exists (or can be created) and takes a new file, which is removed
-/// again. `key` names the setting in the fix.
-pub fn writable_dir(item: &str, dir: &Path, key: &str, note: &str) -> Item {
-    let shown = dir.display();
-    let fix = format!("make {shown} writable by the user that runs allerta ({key})");
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        return Item::fail(item, format!("cannot create {shown}: {e}"), fix);
-    }
-    let probe = dir.join(format!(".allerta-check-{}", std::process::id()));
-    match std::fs::write(&probe, b"") {
-        Ok(()) => {
-            let _ = std::fs::remove_file(&probe);
-            Item::ok(item, format!("{shown}: writable; {note}"))
-        }
-        Err(e) => Item::fail(item, format!("{shown}: not writable: {e}"), fix),
-    }
-}
+pub use files::writable_dir;
 
 /// Every check that needs a valid config, except templates and contacts
 /// (which the CLI reports with its own renderers): database, outbox, one
@@ -161,6 +99,9 @@ pub async fn services(config: &Config) -> Vec<Item> {
     }
     for channel in config.channels.configured() {
         items.push(probe::channel(config, channel).await);
+    }
+    if let Some(s) = &config.serve {
+        items.push(serve::token(s));
     }
     match serve::health_url(config) {
         Some(Ok(url)) => items.push(serve::probe(&url).await),

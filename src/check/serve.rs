@@ -70,3 +70,22 @@ fn root_cause(e: &dyn std::error::Error) -> String {
     }
     last
 }
+
+/// `[serve] dlr_token` is readable, not blank and long enough (SPEC §13):
+/// a weak token lets anyone mark deliveries delivered or failed.
+pub fn token(serve: &crate::config::Serve) -> Item {
+    match serve.dlr_token() {
+        Ok(_) => Item::ok(
+            "dlr_token",
+            format!(
+                "set, at least {} characters",
+                crate::config::MIN_DLR_TOKEN_LEN
+            ),
+        ),
+        Err(e) => Item::fail(
+            "dlr_token",
+            e,
+            "write a random token of at least 16 letters and digits where serve.dlr_token_file points (Debian install: /etc/allerta/credentials/dlr-token; `head -c 24 /dev/urandom | base64 | tr -d '/+=' > FILE`)",
+        ),
+    }
+}

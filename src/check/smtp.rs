@@ -14,11 +14,11 @@ const ITEM: &str = "email";
 
 pub async fn probe(config: &Email) -> Item {
     if let (Some(user), Some(password)) = (&config.username, &config.password)
-        && password.expose().is_empty()
+        && let Err(e) = password.resolve()
     {
         return Item::fail(
             ITEM,
-            format!("the password for {user} is empty"),
+            format!("the password for {user}: {e}"),
             "write the SMTP password where channels.email.password_file / password_env points (Debian install: /etc/allerta/credentials/smtp-password)",
         );
     }

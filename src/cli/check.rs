@@ -133,5 +133,9 @@ fn contacts_item(config: &Config) -> Item {
             format!("put the contact lists (*.csv) in {dir} (general.contacts_dir)"),
         );
     }
-    Item::ok("contacts", format!("{valid} valid contact(s) in {dir}"))
+    let note = check::files::world_readable_note(&config.general.contacts_dir).unwrap_or_default();
+    Item::ok(
+        "contacts",
+        format!("{valid} valid contact(s) in {dir}{note}"),
+    )
 }

@@ -13,6 +13,7 @@ mod generate;
 mod preview;
 mod progress;
 mod resume;
+mod safe_text;
 mod send;
 mod serve;
 mod sms_status;
@@ -104,7 +105,16 @@ enum Command {
 }
 
 impl Command {
-    /// Commands that only print: safe to end at once when stdout closes.
+    /// Whether the command may refresh the public web files (expired alerts
+    /// leave the banner): never for read-only commands or a dry run.
+    fn may_write_web(&self) -> bool {
+        !self.is_read_only()
+            && !matches!(self, Self::Send(a) if a.is_dry_run())
+            && !matches!(self, Self::Subscribers(_))
+    }
+
+    /// Commands that only print: safe to end at once when stdout closes,
+    /// and that never write the public web files.
     fn is_read_only(&self) -> bool {
         matches!(
             self,
@@ -204,7 +214,8 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Errors may quote a provider's reply: no escape sequences.
+            eprintln!("error: {}", safe_text::lines_for_terminal(&e.to_string()));
             e.exit_code()
         }
     }
@@ -251,8 +262,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
         json: cli.json,
         actor: Actor::current(cli.operator.as_deref()),
     };
-    // Expired alerts leave the public web files whenever any command runs.
-    if !matches!(&cli.command, Command::Send(a) if a.is_dry_run()) {
+    // Expired alerts leave the public web files whenever a command that
+    // writes runs. Read-only commands never touch them (SPEC §13): root
+    // running `allerta list` from cron would leave root-owned files there
+    // and the services could never publish again.
+    if cli.command.may_write_web() {
         crate::web::sweep(&ctx.config);
     }
     match cli.command {

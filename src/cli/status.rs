@@ -5,10 +5,10 @@ use std::io::Write;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use super::Ctx;
 use super::deliver::{print_status, status_document};
+use super::{Ctx, safe_text};
 use crate::error::Error;
-use crate::ledger::Ledger;
+use crate::ledger::{DeliveryRow, Ledger};
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
@@ -85,9 +85,9 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<(), Error> {
                 d.attempts,
                 d.provider_id
                     .as_deref()
-                    .map(|p| format!("id={p} "))
+                    .map(|p| format!("id={} ", safe_text::for_terminal(p)))
                     .unwrap_or_default(),
-                d.last_error.as_deref().unwrap_or("")
+                safe_text::for_terminal(d.last_error.as_deref().unwrap_or(""))
             )
         })?;
     }
@@ -172,7 +172,7 @@ pub fn export(ctx: &Ctx, args: ExportArgs) -> Result<(), Error> {
         ExportFormat::Csv => {
             let mut w = csv::Writer::from_writer(stdout.lock());
             ledger.for_each_delivery(&row.id, false, |d| {
-                w.serialize(&d).map_err(std::io::Error::other)
+                w.serialize(csv_safe(d)).map_err(std::io::Error::other)
             })?;
             w.flush().map_err(|e| Error::Runtime(e.to_string()))?;
         }
@@ -189,4 +189,21 @@ pub fn export(ctx: &Ctx, args: ExportArgs) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Every text cell of an exported delivery neutralised for spreadsheets
+/// (SPEC §13): addresses, names and provider replies come from outside.
+fn csv_safe(mut d: DeliveryRow) -> DeliveryRow {
+    let cell = |s: String| safe_text::for_csv(&s).into_owned();
+    let opt = |s: Option<String>| s.map(cell);
+    d.channel = cell(d.channel);
+    d.address = cell(d.address);
+    d.recipient = opt(d.recipient);
+    d.language = cell(d.language);
+    d.state = cell(d.state);
+    d.provider_id = opt(d.provider_id);
+    d.last_error = opt(d.last_error);
+    d.updated_at = cell(d.updated_at);
+    d.acknowledged_at = opt(d.acknowledged_at);
+    d
 }

@@ -136,6 +136,13 @@ fn export(ledger: &Ledger, args: ExportArgs) -> Result<(), Error> {
 fn forget(ctx: &Ctx, ledger: &mut Ledger, args: ForgetArgs) -> Result<(), Error> {
     let chat = ChatId::parse(&args.chat_id).map_err(Error::Input)?;
     let erased = store::erase(ledger.conn(), chat.as_str())?;
+    let outbox = ctx.config.general.outbox_dir.join("telegram.jsonl");
+    crate::bot::erasure::scrub_outbox(&outbox, chat.as_str()).map_err(|e| {
+        Error::Runtime(format!(
+            "the ledger is erased, but {} still holds the chat id: {e}",
+            outbox.display()
+        ))
+    })?;
     if !erased.subscriber && erased.deliveries_anonymised == 0 {
         return Err(Error::Input(format!("nothing is stored about chat {chat}")));
     }

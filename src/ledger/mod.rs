@@ -53,6 +53,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_alert_layer.sql"),
 ];
 
+/// The schema version a fully migrated database has (`user_version`).
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
 pub struct Ledger {
     conn: Connection,
 }
@@ -62,18 +65,41 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Creates the database file `0660` if it does not exist yet, whatever the
+/// umask (SPEC §11, §13: shared by the office's OS users through a group,
+/// never world-readable). SQLite gives its `-wal` and `-shm` files the
+/// database file's mode. An existing file keeps the mode it has. Failing
+/// here is left to `Connection::open`, which reports it.
+fn create_shared(path: &Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Ok(file) = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o660)
+        .open(path)
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o660));
+    }
+}
+
 impl Ledger {
     /// Opens (creating if needed) and migrates the database.
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            let _ = std::fs::create_dir_all(dir);
+            use std::os::unix::fs::DirBuilderExt;
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o770)
+                .create(dir);
         }
         let open_err = |source| LedgerError::Open {
             path: path.display().to_string(),
             source,
         };
+        create_shared(path);
         let mut conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(open_err)?;
@@ -93,6 +119,11 @@ impl Ledger {
         // for rebuilding a table), then the constraints for normal work.
         Migrations::new(MIGRATIONS.iter().map(|m| M::up(m)).collect()).to_latest(&mut conn)?;
         conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        // Freed space inside pages is zeroed when it costs no extra I/O: an
+        // old version of a row (an address before an erasure anonymised
+        // it) must not linger in the file (SPEC §9 erasure).
+        conn.pragma_update(None, "secure_delete", "FAST")
             .map_err(open_err)?;
         let mut ledger = Self { conn };
         ledger.chain_legacy_audit_rows()?;

@@ -7,12 +7,16 @@
 //! - `GET|POST /sms/dlr`: Kannel's delivery report (our `dlr-url`).
 //! - `GET|POST /sms/report`: the HTTP transport's status callback, read
 //!   with `[channels.sms.http.callback]`.
-//! - `GET /healthz`, `GET /metrics`.
+//! - `GET /healthz`: `ok`, or 503 `unavailable` when the database cannot
+//!   be read (never the error text: it names paths and SQLite details).
+//! - `GET /metrics`: needs `Authorization: Bearer <token>` unless
+//!   `[serve] metrics_public = true`.
 //!
 //! Every report must carry the `[serve]` shared token (`?token=`, or
 //! `Authorization: Bearer`, or `X-Allerta-Token`); anything else gets 401
-//! and changes nothing.
+//! and changes nothing. Timeouts and size limits: [`listen`].
 
+pub mod listen;
 mod metrics;
 mod reports;
 
@@ -27,7 +31,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::channel::sms::http_config::Callback;
-use crate::config::{Config, Secret};
+use crate::config::{Config, Secret, ServeLimits};
 use crate::ledger::{Ledger, LedgerError};
 pub use metrics::Metrics;
 
@@ -47,6 +51,9 @@ pub struct App {
     token: Secret,
     callback: Option<Callback>,
     metrics: Metrics,
+    /// `/metrics` without the token (`[serve] metrics_public`).
+    metrics_public: bool,
+    limits: ServeLimits,
 }
 
 impl App {
@@ -60,6 +67,8 @@ impl App {
             token,
             callback,
             metrics: Metrics::default(),
+            metrics_public: false,
+            limits: ServeLimits::default(),
         })
     }
 
@@ -67,22 +76,27 @@ impl App {
     /// an unauthenticated receiver would let anyone mark alerts delivered),
     /// and the HTTP transport's callback rules if any.
     pub fn from_config(config: &Config) -> Result<Self, ServeError> {
-        let token = config
-            .serve
-            .as_ref()
-            .and_then(|s| s.dlr_token.clone())
+        let serve = config.serve.as_ref();
+        let token = serve
             .ok_or_else(|| {
                 ServeError::Config(
-                    "serve needs [serve] dlr_token (dlr_token_env / dlr_token_file): every report must be authenticated".into(),
+                    "serve needs a [serve] section with a dlr_token (dlr_token_env / dlr_token_file): every report must be authenticated".into(),
                 )
-            })?;
+            })?
+            .dlr_token()
+            .map_err(|m| ServeError::Config(format!("serve needs {m}")))?;
         let callback = config
             .channels
             .sms
             .as_ref()
             .and_then(|s| s.http.as_ref())
             .and_then(|h| h.callback.clone());
-        Self::new(&config.general.database, token, callback)
+        let mut app = Self::new(&config.general.database, token, callback)?;
+        if let Some(s) = serve {
+            app.metrics_public = s.metrics_public;
+            app.limits = s.limits.clone();
+        }
+        Ok(app)
     }
 
     /// Runs a closure on the ledger on the blocking pool (SQLite is sync).
@@ -116,28 +130,39 @@ pub async fn run(
     app: Arc<App>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    let limits = app.limits.clone();
+    listen::serve(listener, router(app), limits, shutdown).await
 }
 
-async fn healthz(State(app): State<Arc<App>>) -> (StatusCode, String) {
+/// Reads the database for real (a table of the schema, not `SELECT 1`,
+/// which works even on a missing or unreadable file).
+async fn healthz(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
     match app
-        .ledger(|l| Ok(l.conn().query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .ledger(|l| {
+            Ok(l.conn()
+                .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get::<_, i64>(0))?)
+        })
         .await
     {
-        Ok(_) => (StatusCode::OK, "ok\n".into()),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}\n")),
+        Ok(_) => (StatusCode::OK, "ok\n"),
+        Err(e) => {
+            tracing::error!(error = %e, "healthz: the database cannot be read");
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable\n")
+        }
     }
 }
 
 async fn metrics(
     State(app): State<Arc<App>>,
-) -> Result<([(axum::http::HeaderName, &'static str); 1], String), (StatusCode, String)> {
-    let totals = app
-        .ledger(|l| l.state_totals())
-        .await
-        .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}\n")))?;
+    headers: axum::http::HeaderMap,
+) -> Result<([(axum::http::HeaderName, &'static str); 1], String), (StatusCode, &'static str)> {
+    if !app.metrics_public && !reports::bearer_matches(&app, &headers) {
+        return Err((StatusCode::UNAUTHORIZED, "unauthorized\n"));
+    }
+    let totals = app.ledger(|l| l.state_totals()).await.map_err(|e| {
+        tracing::error!(error = %e, "metrics: the database cannot be read");
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable\n")
+    })?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -20,24 +20,36 @@ type Reply = (StatusCode, String);
 
 /// The shared token from the query, `Authorization: Bearer` or `X-Allerta-Token`.
 fn authorized(app: &App, params: &BTreeMap<String, String>, headers: &HeaderMap) -> bool {
-    let expected = app.token.expose();
     let given = params
         .get("token")
         .map(String::as_str)
-        .or_else(|| {
-            headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-        })
+        .or_else(|| bearer(headers))
         .or_else(|| headers.get("x-allerta-token").and_then(|v| v.to_str().ok()));
-    given.is_some_and(|g| {
-        g.len() == expected.len()
-            && g.bytes()
-                .zip(expected.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
-    })
+    given.is_some_and(|g| same_token(app.token.expose(), g))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// `Authorization: Bearer <the [serve] token>` (for `/metrics`).
+pub fn bearer_matches(app: &App, headers: &HeaderMap) -> bool {
+    bearer(headers).is_some_and(|g| same_token(app.token.expose(), g))
+}
+
+/// Constant-time comparison. An empty expected token never matches: the
+/// config refuses one, and this keeps `?token=` from ever passing.
+fn same_token(expected: &str, given: &str) -> bool {
+    !expected.is_empty()
+        && given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 /// The report's parameters without the secrets, kept as evidence.

@@ -39,7 +39,7 @@ const STATE_FILE: &str = ".published";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {source}{}", owner_hint(path, source))]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -49,6 +49,29 @@ pub enum WebError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+}
+
+/// On "permission denied", who owns the file (or its directory): the usual
+/// cause is a command once run as root leaving root-owned files behind.
+fn owner_hint(path: &Path, source: &std::io::Error) -> String {
+    use std::os::unix::fs::MetadataExt;
+    if source.kind() != std::io::ErrorKind::PermissionDenied {
+        return String::new();
+    }
+    let (shown, meta) = match std::fs::metadata(path) {
+        Ok(m) => (path, m),
+        Err(_) => match path.parent().map(|d| (d, std::fs::metadata(d))) {
+            Some((d, Ok(m))) => (d, m),
+            _ => return String::new(),
+        },
+    };
+    format!(
+        " ({} is owned by uid {} gid {}, mode {:o}; the public files must be writable by the user that runs allerta, e.g. `chown -R allerta:allerta` the directory)",
+        shown.display(),
+        meta.uid(),
+        meta.gid(),
+        meta.mode() & 0o7777
+    )
 }
 
 /// What publishing needs from the config.
@@ -480,6 +503,28 @@ fn write_if_changed(path: &Path, content: &str) -> Result<(), WebError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_permission_error_names_the_owner_of_the_file_or_its_directory() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let missing = dir.path().join(".lock");
+        let e = WebError::Io {
+            path: missing,
+            source: denied,
+        }
+        .to_string();
+        let uid = std::fs::metadata(dir.path()).unwrap().uid();
+        assert!(e.contains(&format!("owned by uid {uid}")), "{e}");
+        assert!(e.contains("chown"), "{e}");
+        let other = WebError::Io {
+            path: dir.path().to_owned(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        }
+        .to_string();
+        assert!(!other.contains("owned by"), "{other}");
+    }
 
     #[test]
     fn the_comune_name_is_the_sender_before_the_office() {

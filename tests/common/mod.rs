@@ -88,6 +88,17 @@ max_backoff = "1s"
         c
     }
 
+    /// The binary run from the project directory without `--config` or
+    /// `$ALLERTA_CONFIG` (the lookup of SPEC §2).
+    pub fn cmd_without_config(&self) -> Command {
+        let mut c = Command::cargo_bin("allerta").expect("allerta binary");
+        c.current_dir(self.dir.path())
+            .env_remove("ALLERTA_CONFIG")
+            .env("USER", "test-officer")
+            .stdin(Stdio::null());
+        c
+    }
+
     /// Runs and returns (exit code, stdout, stderr).
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {
         let out = self.cmd().args(args).output().expect("run allerta");

@@ -23,11 +23,16 @@ pub fn free_port() -> u16 {
 
 /// A minimal HTTP/1.0 GET on loopback: (status, body), None if unreachable.
 pub fn http_get(port: u16, path_and_query: &str) -> Option<(u16, String)> {
+    http_get_with(port, path_and_query, "")
+}
+
+/// `http_get` with extra header lines (each ending in `\r\n`).
+pub fn http_get_with(port: u16, path_and_query: &str, headers: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     write!(
         s,
-        "GET {path_and_query} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "GET {path_and_query} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n{headers}\r\n"
     )
     .ok()?;
     let mut raw = Vec::new();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::Project;
 
-pub const TOKEN: &str = "dlr-secret-42";
+pub const TOKEN: &str = "dlr-secret-42-sixteen";
 
 /// A template whose SMS is exactly the `testo` variable.
 pub const TEMPLATE: &str = r#"

@@ -17,6 +17,7 @@ the sender respects them:
 getUpdates long-polls a queue the test fills. Test control endpoints:
 
   POST /_test/updates  {"message": {"chat_id": 42, "text": "/start"}}
+                       ("from_id": 7 for a group member; default: the chat id)
                        {"callback": {"chat_id": 42, "data": "...", "message_id": 7}}
                        {"my_chat_member": {"chat_id": 42, "status": "kicked"}}
   POST /_test/config   {"blocked": [...], "deactivated": [...], "not_found": [...]}
@@ -247,6 +248,8 @@ def make_update(spec):
         m = spec["message"]
         chat = m["chat_id"]
         msg = new_message(chat, m["text"], from_bot=False)
+        if "from_id" in m:  # a member writing in a group
+            msg["from"] = user_object(m["from_id"])
         if m["text"].startswith("/"):
             msg["entities"] = [{"type": "bot_command", "offset": 0,
                                 "length": len(m["text"].split()[0])}]

@@ -48,6 +48,27 @@ struct Vars<'a> {
     password: &'a str,
 }
 
+/// The auto-escape mode name for a urlencoded form body.
+const FORM_ESCAPE: &str = "form";
+
+/// The template name that selects the escaping of a body template, from
+/// its content type (default JSON, as sent): JSON, form, XML, or none for
+/// other types (e.g. `text/plain`, which has no syntax to break).
+fn body_template_name(content_type: Option<&str>) -> &'static str {
+    let c = content_type
+        .unwrap_or("application/json")
+        .to_ascii_lowercase();
+    if c.contains("json") {
+        "body.json"
+    } else if c.contains("x-www-form-urlencoded") {
+        "body.form"
+    } else if c.contains("xml") {
+        "body.xml"
+    } else {
+        "body"
+    }
+}
+
 fn regex(key: &str, source: &Option<String>) -> Result<Option<Regex>, BuildError> {
     source
         .as_deref()
@@ -84,12 +105,40 @@ impl HttpGateway {
         };
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        // In a JSON body template every value is JSON-encoded for you.
+        // Every value substituted into a body template is escaped for the
+        // body's syntax (see `body_template_name`): JSON-encoded in JSON,
+        // URL-encoded in a form, XML-escaped in XML. A raw `&` or `"` in an
+        // alert text must not add or break fields at the gateway.
         env.set_auto_escape_callback(|name| {
             if name.ends_with(".json") {
                 AutoEscape::Json
+            } else if name.ends_with(".xml") {
+                AutoEscape::Html
+            } else if name.ends_with(".form") {
+                AutoEscape::Custom(FORM_ESCAPE.into())
             } else {
                 AutoEscape::None
+            }
+        });
+        env.set_formatter(|out, state, value| {
+            if matches!(state.auto_escape(), AutoEscape::Custom(n) if n == FORM_ESCAPE) {
+                let text = if value.is_undefined() || value.is_none() {
+                    String::new()
+                } else {
+                    value.to_string()
+                };
+                if value.is_safe() {
+                    out.write_str(&text)
+                } else {
+                    out.write_str(
+                        &url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>(),
+                    )
+                }
+                .map_err(|e| {
+                    minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
+                })
+            } else {
+                minijinja::escape_formatter(out, state, value)
             }
         });
         let gateway = Self {
@@ -101,7 +150,12 @@ impl HttpGateway {
             method,
             url,
             username: sms.username.clone(),
-            password: sms.password.clone(),
+            password: sms
+                .password
+                .as_ref()
+                .map(crate::config::SecretRef::resolve)
+                .transpose()
+                .map_err(BuildError)?,
             sender: sms.sender.clone(),
             max_segments: sms.max_segments,
             concurrency: sms.max_connections,
@@ -151,12 +205,7 @@ impl HttpGateway {
         }
         let body = match &self.spec.body_template {
             Some(source) => {
-                let json = self
-                    .spec
-                    .content_type
-                    .as_deref()
-                    .is_none_or(|c| c.contains("json"));
-                let name = if json { "body.json" } else { "body" };
+                let name = body_template_name(self.spec.content_type.as_deref());
                 Some(self.render_one(name, source, vars)?)
             }
             None => None,
@@ -379,6 +428,42 @@ password = "pw"
         assert_eq!(v["messages"][0]["body"], text);
         assert_eq!(v["messages"][0]["to"], "+393331234567");
         assert_eq!(v["messages"][0]["ref"], "7");
+    }
+
+    #[test]
+    fn a_form_body_template_url_encodes_every_value() {
+        let g = gateway(
+            "[channels.sms.http]\ncontent_type = \"application/x-www-form-urlencoded\"\nbody_template = 'to={{ to }}&text={{ text }}&from={{ sender }}'\n",
+        );
+        let text = "Allerta & evacuate=now+fast È 🌊";
+        let (_, _, body) = g.render(&vars(text)).unwrap();
+        let body = body.unwrap();
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("to".to_owned(), "+393331234567".to_owned()),
+                ("text".to_owned(), text.to_owned()),
+                ("from".to_owned(), "Comune".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_xml_body_template_escapes_every_value() {
+        let g = gateway(
+            "[channels.sms.http]\ncontent_type = \"text/xml\"\nbody_template = '<sms><to>{{ to }}</to><text>{{ text }}</text></sms>'\n",
+        );
+        let (_, _, body) = g.render(&vars("a </text><x> & \"b\"")).unwrap();
+        let body = body.unwrap();
+        assert_eq!(body.matches("</text>").count(), 1, "{body}");
+        assert!(!body.contains("<x>"), "{body}");
+        assert!(
+            body.contains("&lt;") && body.contains("&amp; &quot;b&quot;</text>"),
+            "{body}"
+        );
     }
 
     #[test]

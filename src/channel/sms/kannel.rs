@@ -46,7 +46,12 @@ impl Kannel {
             client: super::client(Duration::from_secs(15))?,
             url,
             username,
-            password: sms.password.clone(),
+            password: sms
+                .password
+                .as_ref()
+                .map(crate::config::SecretRef::resolve)
+                .transpose()
+                .map_err(BuildError)?,
             sender: sms.sender.clone(),
             max_segments: sms.max_segments,
             concurrency: sms.max_connections,

@@ -48,12 +48,13 @@ impl ReportTarget {
         let token = config
             .serve
             .as_ref()
-            .and_then(|s| s.dlr_token.clone())
             .ok_or_else(|| {
                 BuildError(
-                    "channels.sms.dlr_url is set but [serve] has no dlr_token (dlr_token_env / dlr_token_file): delivery reports must be authenticated".into(),
+                    "channels.sms.dlr_url is set but there is no [serve] section with a dlr_token (dlr_token_env / dlr_token_file): delivery reports must be authenticated".into(),
                 )
-            })?;
+            })?
+            .dlr_token()
+            .map_err(|m| BuildError(format!("channels.sms.dlr_url is set: {m}")))?;
         if !token.expose().bytes().all(is_unreserved) {
             return Err(BuildError(
                 "serve.dlr_token: use letters, digits and - . _ ~ only (it travels in a URL, and Kannel rewrites % escapes)".into(),
