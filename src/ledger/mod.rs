@@ -5,6 +5,7 @@
 
 mod alerts;
 mod audit;
+mod drafts;
 mod followup;
 mod plan;
 mod query;
@@ -20,6 +21,7 @@ use rusqlite_migration::{M, Migrations};
 
 pub use alerts::{AlertState, Halt};
 pub use audit::{AuditRow, Break};
+pub use drafts::{DraftRow, DraftState, NewDraft};
 pub use followup::{FollowUp, copy_deliveries, stop_original, supersede_pending};
 pub use plan::{NewAlert, Planner};
 pub use query::{AlertRow, ChannelCounts, DeliveryRow};
@@ -42,6 +44,8 @@ pub enum LedgerError {
     UnknownAlert(String),
     #[error("no alert has been sent yet")]
     NoAlerts,
+    #[error("unknown draft `{0}` (see `allerta drafts list`)")]
+    UnknownDraft(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -49,6 +53,7 @@ pub enum LedgerError {
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_alert_layer.sql"),
+    include_str!("migrations/003_drafts.sql"),
 ];
 
 pub struct Ledger {
