@@ -217,7 +217,7 @@ impl<'a> Watcher<'a> {
                     &json!({ "draft": id, "source": source.name, "subject": source.subject,
                              "day": day, "levels": draft.levels, "template": draft.template }),
                 );
-                notify_failures.extend(self.notify(*id, source, draft, rendered).await);
+                notify_failures.extend(self.notify(*id, source, &found_in, draft, rendered).await);
             }
             days.push(DayReport {
                 day,
@@ -366,10 +366,11 @@ impl<'a> Watcher<'a> {
         &self,
         id: i64,
         source: &Source,
+        found_in: &[String],
         draft: &NewDraft,
         rendered: &Rendered,
     ) -> Vec<String> {
-        let (subject, body) = note_text(id, source, draft);
+        let (subject, body) = note_text(id, source, found_in, draft);
         self.officers
             .notify(&notify::Note {
                 draft_id: id,
@@ -412,7 +413,12 @@ fn preview_text(config: &Config, p: &crate::alert::Prepared) -> String {
 }
 
 /// Subject and body of the officers' notification.
-fn note_text(id: i64, source: &Source, d: &NewDraft) -> (String, String) {
+fn note_text(id: i64, source: &Source, found_in: &[String], d: &NewDraft) -> (String, String) {
+    let place = match (source.kind, found_in.is_empty()) {
+        (_, true) => d.subject.clone(),
+        (SourceKind::Dpc, false) => format!("{} (zone {})", d.subject, found_in.join(", ")),
+        (SourceKind::Cap, false) => format!("{} (areaDesc {})", d.subject, found_in.join(" | ")),
+    };
     let levels = if d.levels.is_empty() {
         "no alert any more".to_owned()
     } else {
@@ -433,7 +439,7 @@ fn note_text(id: i64, source: &Source, d: &NewDraft) -> (String, String) {
     );
     let body = format!(
         "allerta watch: new {what}.\n\
-         Source {} ({}) for {} on {} ({}): {levels}.\n\
+         Source {} ({}) for {place} on {} ({}): {levels}.\n\
          Template {}, audience {}.\n\
          \n\
          {}\n\
@@ -443,7 +449,6 @@ fn note_text(id: i64, source: &Source, d: &NewDraft) -> (String, String) {
          To see it: allerta drafts show {id}    To discard it: allerta drafts discard {id}\n",
         source.name,
         source.kind.as_str(),
-        d.subject,
         rules::italian_day(&d.day),
         d.day,
         d.template,
