@@ -517,3 +517,42 @@ fn reqwest_free_get(url: &str) -> serde_json::Value {
     let json = body.split("\r\n\r\n").nth(1).unwrap_or("{}");
     serde_json::from_str(json).expect("JSON body")
 }
+
+#[test]
+fn sigterm_while_a_slow_source_is_read_stops_the_daemon_at_once() {
+    let served = Served::new();
+    // The server answers /slow after 20 s; the source would wait 30 s.
+    let source =
+        dpc_source("lento", &served.url("/slow")).replace("timeout = \"2s\"", "timeout = \"30s\"");
+    let p = project(&source, "interval = \"1s\"");
+    let mut child = p
+        .cmd()
+        .arg("watch")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start watch");
+    // Wait until the request is in flight.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while reqwest_free_get(&served.url("/_test/hits"))["/slow"] != 1 {
+        assert!(Instant::now() < deadline, "watch never asked the source");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let asked = Instant::now();
+    // SAFETY: kill(2) on the pid of a child this test started.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "watch waited for the slow source instead of stopping"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+}

@@ -34,9 +34,15 @@ pub async fn run(ctx: &Ctx, args: WatchArgs) -> Result<(), Error> {
         humantime::format_duration(watcher.interval())
     );
     loop {
-        // A poll in progress finishes before the signal is looked at:
-        // nothing is left half recorded.
-        let report = watcher.poll().await;
+        // SIGTERM while the sources are being read stops at once (nothing
+        // is recorded yet); recording, which is short, always finishes, so
+        // no draft is left without its notification.
+        let fetched = tokio::select! {
+            fetched = watcher.fetch_all() => fetched,
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let report = watcher.record_all(fetched).await;
         print_report(ctx, &report);
         tokio::select! {
             _ = tokio::time::sleep(watcher.interval()) => {}
@@ -121,6 +127,9 @@ fn print_report(ctx: &Ctx, report: &PollReport) {
                         .join(", ")
                 };
                 println!("{} {}: {levels} → {drafts}", s.name, d.day);
+            }
+            if days.is_empty() {
+                println!("{}: read, no alert in force for the area", s.name);
             }
         }
     }

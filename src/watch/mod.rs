@@ -65,6 +65,9 @@ impl PollReport {
     }
 }
 
+/// What one poll read: each source's bytes or why it could not be read.
+pub struct Fetched(Vec<Option<Result<Vec<u8>, String>>>);
+
 /// Everything `watch` needs across polls.
 pub struct Watcher<'a> {
     config: &'a Config,
@@ -128,6 +131,13 @@ impl<'a> Watcher<'a> {
 
     /// Reads every source (at the same time) and records what they say.
     pub async fn poll(&self) -> PollReport {
+        let fetched = self.fetch_all().await;
+        self.record_all(fetched).await
+    }
+
+    /// Reads every source at the same time. Safe to abandon (SIGTERM):
+    /// nothing is recorded yet.
+    pub async fn fetch_all(&self) -> Fetched {
         let mut tasks = tokio::task::JoinSet::new();
         for (i, source) in self.watch.sources.iter().enumerate() {
             let http = self.http.clone();
@@ -142,8 +152,15 @@ impl<'a> Watcher<'a> {
                 Err(e) => tracing::error!(error = %e, "a source task failed"),
             }
         }
+        Fetched(fetched)
+    }
+
+    /// Understands what was read, stores drafts and levels, notifies the
+    /// officers. Short (local work and notifications): a daemon lets it
+    /// finish before it stops, so no draft is left without its note.
+    pub async fn record_all(&self, fetched: Fetched) -> PollReport {
         let mut report = PollReport::default();
-        for (source, bytes) in self.watch.sources.iter().zip(fetched) {
+        for (source, bytes) in self.watch.sources.iter().zip(fetched.0) {
             let bytes = bytes.unwrap_or_else(|| Err("the reading task failed".into()));
             // Each source is parsed and dropped in turn: one bulletin's
             // bytes at a time, not all of them.
