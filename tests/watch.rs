@@ -226,6 +226,20 @@ fn raised_level_makes_a_new_draft_and_the_end_of_a_sent_alert_a_cessata_allerta(
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("already sent"), "{err}");
     assert_eq!(p.outbox("sms").len(), 2);
+    // A crash after the send, before the draft was marked: the draft's key
+    // resumes the same alert instead of sending a second one.
+    let conn = rusqlite::Connection::open(p.path("allerta.db")).expect("db");
+    conn.execute(
+        "UPDATE drafts SET state = 'pending', alert_id = NULL WHERE id = 1",
+        [],
+    )
+    .expect("update");
+    drop(conn);
+    let (code, _, err) = p.run(&["send", "--draft", "1", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(p.sql("SELECT COUNT(*) FROM alerts"), vec!["1"]);
+    assert_eq!(p.outbox("sms").len(), 2);
+    assert_eq!(drafts(&p)[0]["alert_id"], alert_id.as_str());
 
     // Orange: a new draft at the raised level.
     served.put(DPC_FILE, &bulletin(ARANCIONE));
@@ -296,6 +310,19 @@ fn send_draft_without_a_terminal_and_without_yes_is_refused_and_discard_keeps_it
     assert!(p.outbox("sms").is_empty());
     assert_eq!(drafts(&p)[0]["state"], "pending");
 
+    // A technical test of the draft goes out marked and leaves it pending.
+    let (code, _, err) = p.run(&["send", "--draft", "1", "--test", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let sms = p.outbox("sms");
+    assert_eq!(sms.len(), 2, "{sms:?}");
+    assert!(sms.iter().all(|l| l["status"] == "Test"), "{sms:?}");
+    assert!(
+        sms.iter()
+            .all(|l| l["text"].as_str().unwrap_or_default().starts_with("[TEST]")),
+        "{sms:?}"
+    );
+    assert_eq!(drafts(&p)[0]["state"], "pending");
+
     let (code, out, err) = p.run(&["drafts", "show", "1"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("allerta send --draft 1"), "{out}");
@@ -310,7 +337,8 @@ fn send_draft_without_a_terminal_and_without_yes_is_refused_and_discard_keeps_it
     let (code, _, err) = p.run(&["send", "--draft", "99", "--yes"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown draft"), "{err}");
-    assert_eq!(p.sql("SELECT COUNT(*) FROM alerts"), vec!["0"]);
+    // Only the test alert exists.
+    assert_eq!(p.sql("SELECT status FROM alerts"), vec!["Test"]);
     assert!(
         p.sql("SELECT command FROM audit")
             .contains(&"drafts discard".to_owned()),

@@ -60,9 +60,11 @@ fn split_audience(audience: &[String]) -> (Vec<String>, Vec<String>, bool) {
 }
 
 /// The `send` request a draft stands for. Options the officer gave with
-/// `send --draft` (channels, expiry, drill/test, dry run) are kept; the
-/// idempotency key defaults to `draft-ID`, so running the command twice (or
-/// after a crash) resumes the same alert instead of sending a second one.
+/// `send --draft` (channels, expiry, drill/test, dry run) are kept. The
+/// idempotency key of a real (`Actual`) send defaults to `draft-ID`, so
+/// running the command twice (or after a crash) resumes the same alert
+/// instead of sending a second one; a drill or test of the draft leaves it
+/// pending.
 pub fn send_request(draft: &DraftRow, given: &SendRequest) -> SendRequest {
     let (zones, groups, all) = split_audience(&draft.audience);
     SendRequest {
@@ -75,10 +77,9 @@ pub fn send_request(draft: &DraftRow, given: &SendRequest) -> SendRequest {
         zones,
         groups,
         all,
-        key: given
-            .key
-            .clone()
-            .or_else(|| Some(format!("draft-{}", draft.id))),
+        key: given.key.clone().or_else(|| {
+            (given.status() == CapStatus::Actual).then(|| format!("draft-{}", draft.id))
+        }),
         ..given.clone()
     }
 }
@@ -129,6 +130,8 @@ pub async fn send(s: &Session<'_>, id: &str, given: &SendRequest) -> Result<Sent
         None => send::send(s, &send_request(&draft, given)).await?,
     };
     let alert_id = match &sent {
+        // A drill or a test of the draft leaves it pending for the real send.
+        _ if given.status() != CapStatus::Actual && draft.cancels.is_none() => return Ok(sent),
         Sent::Done { id, .. } | Sent::AwaitingApproval { id } => id.clone(),
         Sent::DryRun(_) => return Ok(sent),
     };

@@ -121,16 +121,37 @@ impl Ledger {
     /// drafts that reading creates, in one transaction: a crash never
     /// leaves a draft without the levels that made it (which would make a
     /// second draft of the same bulletin) nor the levels without the draft.
-    /// Returns the new drafts' ids.
+    ///
+    /// `before` is what the caller read as the previous levels: when
+    /// another `watch` recorded this day in between (a timer and the
+    /// daemon at once), nothing is written and `None` is returned, so two
+    /// processes never make the same draft. Returns the new drafts' ids.
     pub fn record_bulletin(
         &mut self,
         source: &str,
         subject: &str,
         day: &str,
+        before: Option<&BTreeMap<String, String>>,
         levels: &BTreeMap<String, String>,
         drafts: &[NewDraft],
-    ) -> Result<Vec<i64>, LedgerError> {
-        let tx = self.conn.transaction()?;
+    ) -> Result<Option<Vec<i64>>, LedgerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let stored: Option<String> = tx
+            .query_row(
+                "SELECT levels FROM watch_state WHERE source = ?1 AND subject = ?2 AND day = ?3",
+                params![source, subject, day],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let stored: Option<BTreeMap<String, String>> = stored
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| LedgerError::Corrupt(format!("watch_state levels: {e}")))?;
+        if stored.as_ref() != before {
+            return Ok(None);
+        }
         let mut ids = Vec::new();
         for d in drafts {
             ids.push(insert_draft(&tx, d)?);
@@ -149,7 +170,7 @@ impl Ledger {
             ],
         )?;
         tx.commit()?;
-        Ok(ids)
+        Ok(Some(ids))
     }
 }
 
@@ -264,5 +285,68 @@ impl Ledger {
             Ok((r.get::<_, String>(0)?, json_col(r, 1)?))
         })?;
         rows.map(|r| r.map_err(LedgerError::from)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft() -> NewDraft {
+        NewDraft {
+            source: "dpc".into(),
+            subject: "Montelupo Fiorentino".into(),
+            day: "2026-12-02".into(),
+            levels: BTreeMap::from([("idraulico".into(), "giallo".into())]),
+            template: "allerta-meteo".into(),
+            variables: BTreeMap::new(),
+            audience: vec!["all".into()],
+            cancels: None,
+            text: "Allerta".into(),
+        }
+    }
+
+    #[test]
+    fn a_second_watch_that_read_the_same_levels_records_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(&dir.path().join("a.db")).unwrap();
+        let d = draft();
+        let first = ledger
+            .record_bulletin(
+                &d.source,
+                &d.subject,
+                &d.day,
+                None,
+                &d.levels,
+                std::slice::from_ref(&d),
+            )
+            .unwrap();
+        assert_eq!(first, Some(vec![1]));
+        // Another process read "nothing known" before the first recorded.
+        let second = ledger
+            .record_bulletin(
+                &d.source,
+                &d.subject,
+                &d.day,
+                None,
+                &d.levels,
+                std::slice::from_ref(&d),
+            )
+            .unwrap();
+        assert_eq!(second, None);
+        assert_eq!(ledger.drafts().unwrap().len(), 1);
+        // Reading what is stored, it may record again.
+        let known = ledger.watch_levels(&d.source, &d.subject).unwrap();
+        let third = ledger
+            .record_bulletin(
+                &d.source,
+                &d.subject,
+                &d.day,
+                known.get(&d.day),
+                &d.levels,
+                &[],
+            )
+            .unwrap();
+        assert_eq!(third, Some(vec![]));
     }
 }

@@ -223,17 +223,30 @@ impl<'a> Watcher<'a> {
                 .map(|(r, l)| (r.clone(), l.as_str().to_owned()))
                 .collect();
             let new: Vec<NewDraft> = drafts.iter().map(|(d, _)| d.clone()).collect();
-            let ids = ledger
-                .record_bulletin(&source.name, &source.subject, &day, &stored, &new)
-                .map_err(|e| e.to_string())?;
+            let Some(ids) = ledger
+                .record_bulletin(
+                    &source.name,
+                    &source.subject,
+                    &day,
+                    known.get(&day),
+                    &stored,
+                    &new,
+                )
+                .map_err(|e| e.to_string())?
+            else {
+                tracing::info!(source = %source.name, day, "recorded by another watch meanwhile");
+                continue;
+            };
             for (id, (draft, rendered)) in ids.iter().zip(&drafts) {
-                let _ = ledger.audit(
+                if let Err(e) = ledger.audit(
                     self.actor,
                     "watch (draft)",
                     draft.cancels.as_deref(),
                     &json!({ "draft": id, "source": source.name, "subject": source.subject,
                              "day": day, "levels": draft.levels, "template": draft.template }),
-                );
+                ) {
+                    tracing::warn!(draft = id, error = %e, "audit row not written");
+                }
                 notify_failures.extend(self.notify(*id, source, &found_in, draft, rendered).await);
             }
             days.push(DayReport {
