@@ -584,3 +584,115 @@ fn sigterm_while_a_slow_source_is_read_stops_the_daemon_at_once() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// One GET to the Telegram test server's control endpoint.
+fn telegram_calls(port: u16) -> Vec<serde_json::Value> {
+    reqwest_free_get(&format!("http://127.0.0.1:{port}/_test/sent"))["calls"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn officers_are_notified_through_the_real_bot_api_and_smtp_transports() {
+    const TOKEN: &str = "123456:TEST-token";
+    let served = Served::new();
+    served.put(DPC_FILE, &bulletin(ARANCIONE));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/telegram_server.py");
+    let mut c = Command::new("/usr/bin/python3");
+    c.arg(script).args(["--port", "0", "--token", TOKEN]);
+    let telegram = start_server(c);
+    let scratch = tempfile::tempdir().expect("maildir");
+    let maildir = scratch.path().join("Maildir");
+    let smtp = common::smtp_server(&maildir, &[]);
+    let p = Project::new(&format!(
+        r#"
+[channels.telegram]
+transport = "bot-api"
+api_url = "http://127.0.0.1:{tg}"
+token_file = "telegram.token"
+[channels.sms]
+transport = "outbox"
+[channels.email]
+transport = "smtp"
+url = "smtp://127.0.0.1:{smtp}"
+from = "Protezione Civile <pc@comune.example.it>"
+
+[watch]
+notify_chats = [-100200300]
+notify_emails = ["uff@comune.example.it"]
+{source}
+{RULES}"#,
+        tg = telegram.port,
+        smtp = smtp.port,
+        source = dpc_source("dpc", &served.url(&format!("/files/{DPC_FILE}"))),
+    ));
+    p.write("telegram.token", &format!("{TOKEN}\n"));
+
+    let (code, out, err) = p.run(&["watch", "--once"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let calls: Vec<_> = telegram_calls(telegram.port)
+        .into_iter()
+        .filter(|c| {
+            c["method"]
+                .as_str()
+                .is_some_and(|m| m.eq_ignore_ascii_case("sendMessage"))
+        })
+        .collect();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let params = &calls[0]["params"];
+    assert_eq!(
+        params["chat_id"].to_string().trim_matches('"'),
+        "-100200300",
+        "{params}"
+    );
+    assert_eq!(calls[0]["status"], 200, "{:?}", calls[0]);
+    let text = params["text"].as_str().unwrap_or_default();
+    assert!(text.contains("allerta send --draft 1"), "{text}");
+    assert!(text.contains("ALLERTA ARANCIONE"), "{text}");
+    // Not a delivery to a citizen: no acknowledgement button.
+    assert!(params.get("reply_markup").is_none(), "{params}");
+
+    let mails = common::maildir_messages(&maildir);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].contains("uff@comune.example.it"), "{}", mails[0]);
+    assert!(mails[0].contains("allerta send --draft 1"), "{}", mails[0]);
+    assert!(!mails[0].contains("List-Unsubscribe"), "{}", mails[0]);
+    assert_eq!(p.sql("SELECT COUNT(*) FROM deliveries"), vec!["0"]);
+}
+
+#[test]
+fn an_officer_notification_that_fails_keeps_the_draft_and_makes_watch_once_exit_1() {
+    let served = Served::new();
+    served.put(DPC_FILE, &bulletin(GIALLA));
+    // Nothing listens there: every attempt is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let p = Project::new(&format!(
+        r#"
+[channels.telegram]
+transport = "bot-api"
+api_url = "http://127.0.0.1:{closed}"
+token = "123456:TEST-token"
+[channels.sms]
+transport = "outbox"
+
+[watch]
+notify_chats = [-100200300]
+{source}
+{RULES}"#,
+        source = dpc_source("dpc", &served.url(&format!("/files/{DPC_FILE}"))),
+    ));
+    let (code, _, err) = p.run(&["watch", "--once"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("notification to telegram chat -100200300"),
+        "{err}"
+    );
+    assert!(!err.contains("TEST-token"), "the token leaked: {err}");
+    let list = drafts(&p);
+    assert_eq!(list.len(), 1, "the draft is kept: {list:?}");
+    assert_eq!(list[0]["state"], "pending");
+}
