@@ -98,14 +98,14 @@ pub fn read(bytes: &[u8], comune: &str) -> Result<Reading, String> {
 /// The day a bulletin file is for: its name carries the issue date and
 /// `today` or `tomorrow` (`20261201_1530_tomorrow.json` is for 2 December);
 /// otherwise `today` (the local date), or the day after for a name with
-/// `tomorrow`.
+/// `tomorrow` or `domani` (a local copy such as `bollettino-domani.json`).
 pub fn day_of(url: &url::Url, today: NaiveDate) -> NaiveDate {
     let name = url
         .path_segments()
         .and_then(|mut s| s.next_back())
         .unwrap_or("")
         .to_lowercase();
-    let tomorrow = name.contains("tomorrow");
+    let tomorrow = name.contains("tomorrow") || name.contains("domani");
     let issued = name
         .get(..8)
         .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
@@ -174,5 +174,9 @@ mod tests {
             NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()
         );
         assert_eq!(day_of(&url("file:///srv/bollettino.json"), today), today);
+        assert_eq!(
+            day_of(&url("file:///srv/dpc/domani.json"), today),
+            NaiveDate::from_ymd_opt(2026, 12, 2).unwrap()
+        );
     }
 }
