@@ -178,6 +178,8 @@ pub struct Config {
     pub retry: Retry,
     pub channels: Channels,
     pub serve: Option<Serve>,
+    /// `[watch]`: drafts from official bulletins (SPEC §16).
+    pub watch: Option<crate::watch::config::Watch>,
 }
 
 #[derive(Debug)]
@@ -429,6 +431,7 @@ struct RawConfig {
     #[serde(default)]
     channels: RawChannels,
     serve: Option<RawServe>,
+    watch: Option<crate::watch::config::RawWatch>,
 }
 
 #[derive(Deserialize)]
@@ -1024,6 +1027,7 @@ impl Config {
             }
         };
 
+        let watch = raw.watch.map(|w| w.resolve(&path, &base)).transpose()?;
         let config = Config {
             path: path.clone(),
             general,
@@ -1034,7 +1038,11 @@ impl Config {
             retry,
             channels,
             serve,
+            watch,
         };
+        if let Some(watch) = &config.watch {
+            watch.check(&config)?;
+        }
         for entry in &config.drill.audience {
             crate::audience::Selector::parse(entry, &config)
                 .map_err(|m| invalid("drill.audience", m))?;

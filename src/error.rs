@@ -37,7 +37,9 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
             Self::Input(_) | Self::Config(_) | Self::Template(_) => 2,
-            Self::Ledger(LedgerError::UnknownAlert(_) | LedgerError::NoAlerts) => 2,
+            Self::Ledger(
+                LedgerError::UnknownAlert(_) | LedgerError::UnknownDraft(_) | LedgerError::NoAlerts,
+            ) => 2,
             Self::DeliveriesFailed(_) => 3,
             Self::Refused(_) => 4,
             Self::Ledger(_) | Self::Runtime(_) => 1,

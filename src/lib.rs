@@ -20,6 +20,7 @@
 //! - [`channel`]: the `Channel` trait and its transports (outbox, email, telegram…).
 //! - [`check`]: readiness probes for `allerta check` (database, channels).
 //! - [`bot`]: the Telegram subscription bot (subscribers, acknowledgements).
+//! - [`watch`]: `allerta watch`: drafts from official bulletins (DPC, CAP).
 //! - [`error`]: the error type that knows its exit code.
 
 pub mod alert;
@@ -36,6 +37,7 @@ pub mod error;
 pub mod ledger;
 pub mod serve;
 pub mod template;
+pub mod watch;
 pub mod web;
 
 pub use error::Error;

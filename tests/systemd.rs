@@ -13,6 +13,7 @@ use std::process::Command;
 const SERVICES: &[&str] = &[
     "allerta-bot.service",
     "allerta-serve.service",
+    "allerta-watch.service",
     "allerta-resume.service",
     "allerta-check.service",
 ];
@@ -226,7 +227,11 @@ fn services_run_as_the_allerta_user_with_state_dir_journal_and_credentials() {
         }
         assert!(directives(&text, "EnvironmentFile").is_empty(), "{service}");
     }
-    for daemon in ["allerta-bot.service", "allerta-serve.service"] {
+    for daemon in [
+        "allerta-bot.service",
+        "allerta-serve.service",
+        "allerta-watch.service",
+    ] {
         let text = unit_text(daemon);
         assert_eq!(directives(&text, "Restart"), ["on-failure"], "{daemon}");
         // A bad token or config (exit 2) is not restarted every 5 s forever.

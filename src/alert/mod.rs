@@ -12,10 +12,12 @@
 //! - [`plan`]: the fan-out plan written in one durable transaction.
 //! - [`run`]: the lease, the engine run, Ctrl-C → `paused`.
 //! - [`send`], [`followup`], [`resume`], [`approval`]: the use cases.
+//! - [`draft`]: `send --draft ID`: a draft from a bulletin through the same rules.
 //! - [`identity`]: the OS user behind a command (never `--operator`).
 
 pub mod approval;
 pub mod confirm;
+pub mod draft;
 pub mod followup;
 pub mod identity;
 pub mod plan;

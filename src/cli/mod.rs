@@ -9,6 +9,7 @@ mod cancel;
 mod check;
 mod contacts;
 mod deliver;
+mod drafts;
 mod generate;
 mod preview;
 mod progress;
@@ -21,6 +22,7 @@ mod status;
 mod subscribers;
 mod templates;
 mod update;
+mod watch;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -102,6 +104,12 @@ enum Command {
     Subscribers(subscribers::SubscribersCommand),
     /// Run the Telegram subscription bot (long polling; stops on SIGTERM)
     Bot,
+    /// Poll the official bulletins (DPC, CAP feeds) and make drafts for the
+    /// officers; never sends to citizens (stops on SIGTERM)
+    Watch(watch::WatchArgs),
+    /// Drafts made by `watch`: list, show, discard
+    #[command(subcommand)]
+    Drafts(drafts::DraftsCommand),
 }
 
 impl Command {
@@ -126,6 +134,7 @@ impl Command {
                 | Self::Contacts(_)
                 | Self::Audit(_)
                 | Self::Subscribers(subscribers::SubscribersCommand::List)
+                | Self::Drafts(drafts::DraftsCommand::List | drafts::DraftsCommand::Show { .. })
         )
     }
 }
@@ -293,6 +302,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Check | Command::Generate(_) => Ok(()), // handled above
         Command::Subscribers(c) => subscribers::run(&ctx, c),
         Command::Bot => bot::run(&ctx).await,
+        Command::Watch(args) => watch::run(&ctx, args).await,
+        Command::Drafts(c) => drafts::run(&ctx, c),
     }
 }
 

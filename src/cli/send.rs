@@ -14,7 +14,12 @@ use crate::error::Error;
 #[derive(Args, Debug)]
 pub struct SendArgs {
     /// Template id (file name in templates/ without .toml)
-    template: String,
+    #[arg(required_unless_present = "draft")]
+    template: Option<String>,
+    /// Send a draft made by `allerta watch` (its template, variables and
+    /// audience), with the usual confirmation and rules
+    #[arg(long, value_name = "ID", conflicts_with_all = ["template", "vars", "zone", "group", "all"])]
+    draft: Option<String>,
     /// Template variable, NAME=VALUE (repeat)
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = super::parse_var)]
     vars: Vec<(String, String)>,
@@ -61,7 +66,7 @@ impl SendArgs {
 
     fn request(&self) -> SendRequest {
         SendRequest {
-            template: self.template.clone(),
+            template: self.template.clone().unwrap_or_default(),
             vars: self.vars.clone(),
             zones: self.zone.clone(),
             groups: self.group.clone(),
@@ -80,7 +85,11 @@ impl SendArgs {
 pub async fn run(ctx: &Ctx, args: SendArgs) -> Result<(), Error> {
     let notes = deliver::Notes::new(ctx);
     let session = deliver::session(ctx, args.yes, &notes);
-    match alert::send::send(&session, &args.request()).await? {
+    let sent = match &args.draft {
+        Some(draft) => alert::draft::send(&session, draft, &args.request()).await?,
+        None => alert::send::send(&session, &args.request()).await?,
+    };
+    match sent {
         Sent::DryRun(d) => {
             print_dry_run(ctx, &d);
             Ok(())

@@ -5,6 +5,7 @@
 
 mod alerts;
 mod audit;
+mod drafts;
 mod followup;
 mod plan;
 mod query;
@@ -21,6 +22,7 @@ use rusqlite_migration::{M, Migrations};
 
 pub use alerts::{AlertState, Halt};
 pub use audit::{AuditRow, Break};
+pub use drafts::{DraftRow, DraftState, NewDraft};
 pub use followup::{FollowUp, copy_deliveries, stop_original, supersede_pending};
 pub use plan::{NewAlert, Planner};
 pub use query::{AlertRow, ChannelCounts, DeliveryRow};
@@ -44,6 +46,8 @@ pub enum LedgerError {
     UnknownAlert(String),
     #[error("no alert has been sent yet")]
     NoAlerts,
+    #[error("unknown draft `{0}` (see `allerta drafts list`)")]
+    UnknownDraft(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -51,6 +55,7 @@ pub enum LedgerError {
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_alert_layer.sql"),
+    include_str!("migrations/003_drafts.sql"),
 ];
 
 /// The schema version a fully migrated database has (`user_version`).
