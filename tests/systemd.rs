@@ -270,6 +270,10 @@ fn each_service_loads_only_the_credentials_its_command_uses() {
         ("allerta-serve.service", &["dlr-token"]),
         ("allerta-bot.service", &["telegram-token"]),
         (
+            "allerta-watch.service",
+            &["smtp-password", "telegram-token"],
+        ),
+        (
             "allerta-resume.service",
             &[
                 "dlr-token",
