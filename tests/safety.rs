@@ -210,14 +210,22 @@ const METEO_SMS: [&str; 11] = [
     "sms",
 ];
 
-#[test]
-fn ctrl_c_pauses_the_alert_and_only_resume_with_its_id_and_a_confirmation_finishes_it() {
-    let n = 300;
+/// A real alert to `n` citizens on the slow SMS outbox, running, with at
+/// least `after` messages out.
+fn running_send(n: usize, after: usize, extra: &[&str]) -> (Project, std::process::Child) {
     let p = slow_project(n);
     let mut a = METEO_SMS.to_vec();
     a.push("--yes");
+    a.extend_from_slice(extra);
     let child = spawn(&p, &a);
-    wait_for_sms(&p, 30);
+    wait_for_sms(&p, after);
+    (p, child)
+}
+
+#[test]
+fn ctrl_c_pauses_the_alert_and_only_resume_with_its_id_and_a_confirmation_finishes_it() {
+    let n = 300;
+    let (p, child) = running_send(n, 30, &[]);
     signal(&child, libc::SIGINT);
     let (code, err) = finish(child);
     assert_eq!(code, 130, "{err}");
@@ -253,11 +261,7 @@ fn ctrl_c_pauses_the_alert_and_only_resume_with_its_id_and_a_confirmation_finish
 #[test]
 fn sigterm_leaves_the_alert_sending_for_the_timer() {
     let n = 300;
-    let p = slow_project(n);
-    let mut a = METEO_SMS.to_vec();
-    a.push("--yes");
-    let child = spawn(&p, &a);
-    wait_for_sms(&p, 30);
+    let (p, child) = running_send(n, 30, &[]);
     signal(&child, libc::SIGTERM);
     let (code, err) = finish(child);
     assert_eq!(code, 1, "{err}");
@@ -431,12 +435,7 @@ fn cancel_by_any_id_of_the_thread_references_every_message() {
 
 #[test]
 fn a_transport_switched_since_planning_makes_resume_refuse() {
-    let n = 300;
-    let p = slow_project(n);
-    let mut a = METEO_SMS.to_vec();
-    a.push("--yes");
-    let child = spawn(&p, &a);
-    wait_for_sms(&p, 20);
+    let (p, child) = running_send(300, 20, &[]);
     signal(&child, libc::SIGTERM);
     finish(child);
     let id = p.sql("SELECT id FROM alerts").remove(0);
@@ -580,11 +579,7 @@ fn the_audit_trail_is_hash_chained_and_verify_finds_the_edited_row() {
 #[test]
 fn cancel_wins_over_a_live_sender_which_stops_at_its_next_claim() {
     let n = 400;
-    let p = slow_project(n);
-    let mut a = METEO_SMS.to_vec();
-    a.push("--yes");
-    let sender = spawn(&p, &a);
-    wait_for_sms(&p, 20);
+    let (p, sender) = running_send(n, 20, &[]);
     let id = p.sql("SELECT id FROM alerts").remove(0);
     // No lease needed: the cancel goes through while the sender runs.
     let (code, _, err) = p.run(&["cancel", &id, "--yes"]);

@@ -63,13 +63,7 @@ fn thread_of(ledger: &Ledger, id: &str, verb: &str) -> Result<Thread, Error> {
             "alert {} is waiting for approval and was not sent: `allerta reject {}` and send a corrected one",
             latest.id, latest.id
         ))),
-        _ => {
-            if latest.id != id {
-                // Said on stderr so the officer sees which message is acted on.
-                tracing::info!(given = id, latest = %latest.id, "acting on the thread's latest message");
-            }
-            Ok(Thread { ids, latest })
-        }
+        _ => Ok(Thread { ids, latest }),
     }
 }
 
@@ -79,17 +73,31 @@ fn status_of(row: &AlertRow) -> Result<CapStatus, Error> {
         .map_err(|_| Error::Runtime(format!("alert {}: unknown status `{}`", row.id, row.status)))
 }
 
-pub async fn update(s: &Session<'_>, req: &UpdateRequest) -> Result<(String, Ledger), Error> {
-    let config = s.config;
-    let mut ledger = Ledger::open(&config.general.database)?;
-    let thread = thread_of(&ledger, &req.alert_id, "update")?;
-    let target = &thread.latest;
-    if target.id != req.alert_id {
+/// Opens the ledger and the thread `id` belongs to, telling the officer
+/// when the message acted on is not the one they named.
+fn open_thread(s: &Session<'_>, id: &str, verb: &str) -> Result<(Ledger, Thread), Error> {
+    let ledger = Ledger::open(&s.config.general.database)?;
+    let thread = thread_of(&ledger, id, verb)?;
+    if thread.latest.id != id {
+        let acting = match verb {
+            "cancel" => "cancelling the whole thread".to_owned(),
+            _ => format!(
+                "{verb} acts on the thread's latest message {}",
+                thread.latest.id
+            ),
+        };
         s.notify.warn(&format!(
-            "alert {} was updated by {}: updating the thread's latest message {}",
-            req.alert_id, target.id, target.id
+            "alert {id} was updated by {}: {acting}",
+            thread.latest.id
         ));
     }
+    Ok((ledger, thread))
+}
+
+pub async fn update(s: &Session<'_>, req: &UpdateRequest) -> Result<(String, Ledger), Error> {
+    let config = s.config;
+    let (mut ledger, thread) = open_thread(s, &req.alert_id, "update")?;
+    let target = &thread.latest;
     let status = status_of(target)?;
     let template = Template::load(&config.general.templates_dir, &req.template)?;
     let counts = ledger.follow_up_counts(&target.id, FollowUp::Update)?;
@@ -166,15 +174,8 @@ pub async fn update(s: &Session<'_>, req: &UpdateRequest) -> Result<(String, Led
 
 pub async fn cancel(s: &Session<'_>, req: &CancelRequest) -> Result<(String, Ledger), Error> {
     let config = s.config;
-    let mut ledger = Ledger::open(&config.general.database)?;
-    let thread = thread_of(&ledger, &req.alert_id, "cancel")?;
+    let (mut ledger, thread) = open_thread(s, &req.alert_id, "cancel")?;
     let target = &thread.latest;
-    if target.id != req.alert_id {
-        s.notify.warn(&format!(
-            "alert {} was updated by {}: cancelling the whole thread",
-            req.alert_id, target.id
-        ));
-    }
     let status = status_of(target)?;
     let template = Template::load(&config.general.templates_dir, &req.template)?;
 

@@ -92,6 +92,18 @@ impl fmt::Display for Halt {
 }
 
 impl Ledger {
+    /// The lease as stored: holder and expiry (ms).
+    fn read_lease(&self, alert_id: &str) -> Result<(Option<String>, Option<i64>), LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT lease_owner, lease_until FROM alerts WHERE id = ?1",
+                [alert_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| LedgerError::UnknownAlert(alert_id.to_owned()))
+    }
+
     /// Takes the right to send an alert's deliveries. Atomic: the lease is
     /// swapped only from the holder that was seen, so of two processes
     /// racing for it exactly one wins. A lease is free when it expired or
@@ -105,17 +117,7 @@ impl Ledger {
     ) -> Result<Option<String>, LedgerError> {
         for _ in 0..5 {
             let now = now_ms();
-            let current: Option<(Option<String>, Option<i64>)> = self
-                .conn
-                .query_row(
-                    "SELECT lease_owner, lease_until FROM alerts WHERE id = ?1",
-                    [alert_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let Some((holder, until)) = current else {
-                return Err(LedgerError::UnknownAlert(alert_id.to_owned()));
-            };
+            let (holder, until) = self.read_lease(alert_id)?;
             if let (Some(h), Some(until)) = (&holder, until)
                 && h != owner
                 && until > now
@@ -160,18 +162,8 @@ impl Ledger {
 
     /// The live holder of an alert's lease other than `owner`, if any.
     pub fn lease_holder(&self, alert_id: &str, owner: &str) -> Result<Option<String>, LedgerError> {
-        let current: Option<(Option<String>, Option<i64>)> = self
-            .conn
-            .query_row(
-                "SELECT lease_owner, lease_until FROM alerts WHERE id = ?1",
-                [alert_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        Ok(match current {
-            Some((Some(h), Some(until)))
-                if h != owner && until > now_ms() && lease_holder_alive(&h) =>
-            {
+        Ok(match self.read_lease(alert_id)? {
+            (Some(h), Some(until)) if h != owner && until > now_ms() && lease_holder_alive(&h) => {
                 Some(h)
             }
             _ => None,
