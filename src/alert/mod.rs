@@ -22,6 +22,7 @@ pub mod followup;
 pub mod identity;
 pub mod plan;
 pub mod reach;
+pub mod registry;
 pub mod request;
 pub mod resume;
 pub mod run;

@@ -12,7 +12,6 @@ use serde_json::json;
 use super::{Prepared, Session};
 use crate::audience::Audience;
 use crate::config::Config;
-use crate::contacts;
 use crate::domain::{AlertId, CapStatus, ChannelId};
 use crate::error::Error;
 use crate::ledger::{AlertState, NewAlert, Planner, active_subscribers};
@@ -100,45 +99,32 @@ pub fn new_alert(
 }
 
 /// The plan's pass, inside its transaction: one delivery per
-/// (channel, address). An invalid contact row rolls the whole plan back
-/// (exit 2, nothing sent) unless `skip_invalid`, which records it.
+/// (channel, address). The contacts come from the registry (`registry::
+/// ensure` ran just before, so it holds exactly the files as they are), in
+/// one statement. Invalid contact rows roll the whole plan back (exit 2,
+/// nothing sent) unless `skip_invalid`, which records them.
 pub fn fill(
     config: &Config,
     p: &Prepared,
     drill: &Audience,
     planner: &mut Planner<'_>,
+    problems: &[String],
     skip_invalid: bool,
 ) -> Result<(), Error> {
     let default_lang = &config.general.default_language;
-    let mut failure: Option<Error> = None;
-    let mut problems = Vec::new();
-    contacts::scan::<()>(config, |row| {
-        match row {
-            Ok(c) if p.audience.matches(&c.zones, &c.groups) => {
-                let lang = c.language.as_deref().unwrap_or(default_lang);
-                let outside = !drill.matches(&c.zones, &c.groups);
-                for ch in &p.channels {
-                    if let Some(address) = c.address(*ch)
-                        && let Err(e) = planner.add(*ch, address, Some(&c.id), lang, outside)
-                    {
-                        failure = Some(e.into());
-                        return Err(());
-                    }
-                }
-            }
-            Ok(_) => {}
-            Err(e) if skip_invalid => planner.skipped_rows.push(e.to_string()),
-            Err(e) => problems.push(e),
-        }
-        Ok(())
-    })
-    .ok();
-    if let Some(e) = failure {
-        return Err(e);
-    }
     if !problems.is_empty() {
-        return Err(super::reach::contact_problems(&problems));
+        if !skip_invalid {
+            // Returning an error rolls the whole plan back: nothing is sent.
+            return Err(super::reach::contact_problems(problems));
+        }
+        planner.skipped_rows.extend(problems.iter().cloned());
     }
+    planner.add_from_registry(
+        &p.channels,
+        &super::registry::filter(&p.audience),
+        &super::registry::filter(drill),
+        default_lang,
+    )?;
     if p.channels.contains(&ChannelId::Telegram) {
         for sub in active_subscribers(planner.conn())? {
             if p.audience.matches(&sub.zones, &[]) {

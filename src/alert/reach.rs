@@ -138,8 +138,8 @@ fn hash(s: &str) -> u64 {
     BuildHasherDefault::<DefaultHasher>::default().hash_one(s)
 }
 
-/// Exit 2 listing the invalid contact rows.
-pub fn contact_problems(problems: &[contacts::RowError]) -> Error {
+/// Exit 2 listing the invalid contact rows (`file:line: reason`).
+pub fn contact_problems<T: ToString>(problems: &[T]) -> Error {
     let shown: Vec<String> = problems.iter().take(50).map(ToString::to_string).collect();
     let more = problems.len().saturating_sub(shown.len());
     Error::Input(format!(

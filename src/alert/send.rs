@@ -113,10 +113,14 @@ pub async fn send(s: &Session<'_>, req: &SendRequest) -> Result<Sent, Error> {
         AlertState::Sending
     };
     let mut ledger = Ledger::open(&config.general.database)?;
+    // The contact files as validated rows: parsed again only when they
+    // changed, so a large audience is planned in one statement.
+    super::registry::ensure(config, &mut ledger)?;
+    let problems = ledger.registry_problems()?;
     let id = AlertId::generate(Utc::now());
     let new = plan::new_alert(s, &prepared, &id, None, req.key.clone(), state);
     ledger.plan(&new, |planner| {
-        plan::fill(config, &prepared, &drill, planner, req.skip_invalid)
+        plan::fill(config, &prepared, &drill, planner, &problems, req.skip_invalid)
     })?;
     ledger.audit(
         s.actor,

@@ -10,6 +10,7 @@ mod followup;
 mod plan;
 mod query;
 mod queue;
+mod registry;
 mod reports;
 mod state;
 mod subscribers;
@@ -27,6 +28,7 @@ pub use followup::{FollowUp, copy_deliveries, stop_original, supersede_pending};
 pub use plan::{NewAlert, Planner};
 pub use query::{AlertRow, ChannelCounts, DeliveryRow};
 pub use queue::{Claimed, Outcome, Record};
+pub use registry::{AudienceFilter, RegistryContact};
 pub use reports::{Effect, Lookup, Report, ReportState};
 pub use state::DeliveryState;
 pub use subscribers::{ActiveSubscriber, active_subscribers};
@@ -56,6 +58,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_alert_layer.sql"),
     include_str!("migrations/003_drafts.sql"),
+    include_str!("migrations/004_registry.sql"),
 ];
 
 /// The schema version a fully migrated database has (`user_version`).

@@ -49,6 +49,14 @@ pub struct Planner<'t> {
 }
 
 impl<'t> Planner<'t> {
+    pub(super) fn alert_id(&self) -> &str {
+        &self.alert_id
+    }
+
+    pub(super) fn now(&self) -> i64 {
+        self.now
+    }
+
     /// The plan's transaction, to read what the plan depends on.
     pub fn conn(&self) -> &'t rusqlite::Connection {
         self.conn

@@ -1,0 +1,176 @@
+//! The contact registry (migration 4): the contact files as last
+//! validated, so a send plans its whole contact audience with one
+//! `INSERT … SELECT` inside the plan's transaction.
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::{Ledger, LedgerError, Planner};
+use crate::domain::ChannelId;
+
+/// One valid contact as the registry keeps it.
+pub struct RegistryContact<'a> {
+    pub id: &'a str,
+    pub language: Option<&'a str>,
+    pub zones: Vec<&'a str>,
+    pub groups: Vec<&'a str>,
+    /// (channel, address) in channel order.
+    pub addresses: &'a [(ChannelId, &'a str)],
+}
+
+/// An audience in the registry's terms: everyone, or these zones and groups.
+pub struct AudienceFilter {
+    pub all: bool,
+    pub zones: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+/// Fills a new registry inside one transaction.
+pub struct RegistryWriter<'t> {
+    tx: rusqlite::Transaction<'t>,
+    row: i64,
+    seq: i64,
+    problems: i64,
+}
+
+impl RegistryWriter<'_> {
+    pub fn contact(&mut self, c: &RegistryContact<'_>) -> Result<(), LedgerError> {
+        self.row += 1;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO registry_contacts (row, contact_id, language) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![self.row, c.id, c.language])?;
+        for (channel, address) in c.addresses {
+            self.seq += 1;
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO registry_addresses (seq, row, channel, address) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![self.seq, self.row, channel.as_str(), address])?;
+        }
+        for zone in &c.zones {
+            self.tx
+                .prepare_cached("INSERT OR IGNORE INTO registry_zones (row, zone) VALUES (?1, ?2)")?
+                .execute(params![self.row, zone])?;
+        }
+        for group in &c.groups {
+            self.tx
+                .prepare_cached("INSERT OR IGNORE INTO registry_groups (row, grp) VALUES (?1, ?2)")?
+                .execute(params![self.row, group])?;
+        }
+        Ok(())
+    }
+
+    pub fn problem(&mut self, text: &str) -> Result<(), LedgerError> {
+        self.problems += 1;
+        self.tx
+            .prepare_cached("INSERT INTO registry_problems (seq, problem) VALUES (?1, ?2)")?
+            .execute(params![self.problems, text])?;
+        Ok(())
+    }
+
+    pub fn commit(self) -> Result<(), LedgerError> {
+        self.tx.commit()?;
+        Ok(())
+    }
+}
+
+impl Ledger {
+    /// What the registry was built from, if it was.
+    pub fn registry_fingerprint(&self) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT fingerprint FROM registry_state WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Starts replacing the registry: the old one is gone and the new one
+    /// in place when the writer commits, never half of each.
+    pub fn rebuild_registry(&mut self, fingerprint: &str) -> Result<RegistryWriter<'_>, LedgerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "DELETE FROM registry_addresses; DELETE FROM registry_zones; DELETE FROM registry_groups;
+             DELETE FROM registry_contacts; DELETE FROM registry_problems;",
+        )?;
+        tx.execute(
+            "INSERT INTO registry_state (id, fingerprint, built_at) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint, built_at = excluded.built_at",
+            params![fingerprint, chrono::Utc::now().to_rfc3339()],
+        )?;
+        Ok(RegistryWriter {
+            tx,
+            row: 0,
+            seq: 0,
+            problems: 0,
+        })
+    }
+
+    /// The invalid rows the last validation found, in file order.
+    pub fn registry_problems(&self) -> Result<Vec<String>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT problem FROM registry_problems ORDER BY seq")?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+}
+
+/// `row` is in the audience: SQL over the registry's zone and group tables.
+fn matches(prefix: &str) -> String {
+    format!(
+        "(?{p}1 OR c.row IN (SELECT row FROM registry_zones WHERE zone IN (SELECT value FROM json_each(?{p}2)))
+              OR c.row IN (SELECT row FROM registry_groups WHERE grp IN (SELECT value FROM json_each(?{p}3))))",
+        p = prefix
+    )
+}
+
+impl Planner<'_> {
+    /// Plans every registry address on `channels` whose contact is in
+    /// `audience`, in file order (the first contact to give an address
+    /// keeps it), marking those outside `drill`. One statement; returns how
+    /// many deliveries it added.
+    pub fn add_from_registry(
+        &mut self,
+        channels: &[ChannelId],
+        audience: &AudienceFilter,
+        drill: &AudienceFilter,
+        default_language: &str,
+    ) -> Result<usize, LedgerError> {
+        let channels: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
+        let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+        let sql = format!(
+            "INSERT INTO deliveries (alert_id, channel, address, recipient, language, state, updated_at, token, outside_drill)
+             SELECT ?1, a.channel, a.address, c.contact_id, COALESCE(c.language, ?2), 'pending', ?3,
+                    lower(hex(randomblob(16))), NOT {drill}
+             FROM registry_addresses a JOIN registry_contacts c ON c.row = a.row
+             WHERE a.channel IN (SELECT value FROM json_each(?4)) AND {audience}
+             ORDER BY a.seq
+             ON CONFLICT (alert_id, channel, address) DO NOTHING",
+            audience = matches("1"),
+            drill = matches("2"),
+        );
+        // Placeholders ?11..?13 are the audience, ?21..?23 the drill audience.
+        let mut stmt = self.conn().prepare(&sql)?;
+        let n = stmt.execute(rusqlite::named_params! {
+            "?1": self.alert_id(),
+            "?2": default_language,
+            "?3": self.now(),
+            "?4": serde_json::to_string(&channels).unwrap_or_else(|_| "[]".into()),
+            "?11": audience.all,
+            "?12": json(&audience.zones),
+            "?13": json(&audience.groups),
+            "?21": drill.all,
+            "?22": json(&drill.zones),
+            "?23": json(&drill.groups),
+        })?;
+        Ok(n)
+    }
+}
