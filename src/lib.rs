@@ -11,10 +11,10 @@
 //! - [`config`]: typed `allerta.toml`, secrets wrapped, unknown keys rejected.
 //! - [`domain`]: newtypes parsed at the edge (phone, email, chat, ids).
 //! - [`template`]: alert templates, strict rendering, SMS encoding (GSM 03.38).
-//! - [`contacts`]: contact CSVs streamed into recipients, line-numbered errors.
+//! - [`contacts`]: contact CSV/Excel files read into recipients, physical line numbers.
 //! - [`audience`]: who an alert is for (zones, groups, all).
-//! - [`ledger`]: SQLite: migrations, plan, claim, record, summaries, audit.
-//! - [`dispatch`]: the engine: lanes per channel, retry policy, pacing.
+//! - [`ledger`]: SQLite: migrations, plan, contact registry, claim, record, hash-chained audit, drafts.
+//! - [`dispatch`]: the engine: lanes (a loop around a testable turn) over a `Queue`, retry policy, pacing.
 //! - [`web`]: public web files: banner.json/html, widget, CAP 1.2, Atom feed.
 //! - [`serve`]: `allerta serve`: SMS delivery reports, health, metrics.
 //! - [`channel`]: the `Channel` trait and its transports (outbox, email, telegram…).

@@ -27,7 +27,9 @@ fn project() -> Project {
 }
 
 fn last_alert_sms(p: &Project) -> Vec<String> {
-    let id = p.sql("SELECT id FROM alerts ORDER BY rowid DESC LIMIT 1").remove(0);
+    let id = p
+        .sql("SELECT id FROM alerts ORDER BY rowid DESC LIMIT 1")
+        .remove(0);
     p.outbox("sms")
         .into_iter()
         .filter(|l| l["alert_id"] == id.as_str())
@@ -74,7 +76,10 @@ fn a_changed_file_is_validated_again_before_anything_is_sent() {
 
     // An invalid row: exit 2 naming it, nothing sent.
     let before = p.outbox("sms").len();
-    p.write("contacts/c.csv", &format!("{edited}rotto,Rotto,12,,,centro,cittadini,it,\n"));
+    p.write(
+        "contacts/c.csv",
+        &format!("{edited}rotto,Rotto,12,,,centro,cittadini,it,\n"),
+    );
     let (code, err) = send(&p);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("c.csv:6"), "{err}");
@@ -85,7 +90,9 @@ fn a_changed_file_is_validated_again_before_anything_is_sent() {
     args.push("--skip-invalid");
     let (code, doc, err) = p.json(&args);
     assert_eq!(code, 0, "{err}");
-    let skipped = doc["alert"]["skipped_rows"].as_array().expect("skipped rows");
+    let skipped = doc["alert"]["skipped_rows"]
+        .as_array()
+        .expect("skipped rows");
     assert_eq!(skipped.len(), 1);
     assert!(skipped[0].as_str().unwrap_or_default().contains("c.csv:6"));
 }
@@ -96,7 +103,10 @@ fn a_new_zone_or_region_in_the_config_validates_the_files_again() {
     assert_eq!(send(&p).0, 0);
     let built = p.sql("SELECT built_at FROM registry_state");
     let config = std::fs::read_to_string(p.path("allerta.toml")).unwrap();
-    p.write("allerta.toml", &format!("{config}\n[zones.nuova]\nname = \"Nuova\"\n"));
+    p.write(
+        "allerta.toml",
+        &format!("{config}\n[zones.nuova]\nname = \"Nuova\"\n"),
+    );
     std::thread::sleep(std::time::Duration::from_millis(5));
     assert_eq!(send(&p).0, 0);
     assert_ne!(p.sql("SELECT built_at FROM registry_state"), built);

@@ -120,7 +120,14 @@ pub async fn send(s: &Session<'_>, req: &SendRequest) -> Result<Sent, Error> {
     let id = AlertId::generate(Utc::now());
     let new = plan::new_alert(s, &prepared, &id, None, req.key.clone(), state);
     ledger.plan(&new, |planner| {
-        plan::fill(config, &prepared, &drill, planner, &problems, req.skip_invalid)
+        plan::fill(
+            config,
+            &prepared,
+            &drill,
+            planner,
+            &problems,
+            req.skip_invalid,
+        )
     })?;
     ledger.audit(
         s.actor,

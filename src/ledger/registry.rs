@@ -90,7 +90,10 @@ impl Ledger {
 
     /// Starts replacing the registry: the old one is gone and the new one
     /// in place when the writer commits, never half of each.
-    pub fn rebuild_registry(&mut self, fingerprint: &str) -> Result<RegistryWriter<'_>, LedgerError> {
+    pub fn rebuild_registry(
+        &mut self,
+        fingerprint: &str,
+    ) -> Result<RegistryWriter<'_>, LedgerError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
