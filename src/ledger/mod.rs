@@ -23,7 +23,7 @@ use rusqlite_migration::{M, Migrations};
 pub use alerts::{AlertState, Halt};
 pub use audit::{AuditRow, Break};
 pub use drafts::{DraftRow, DraftState, NewDraft};
-pub use followup::{FollowUp, copy_deliveries, stop_original, supersede_pending};
+pub use followup::FollowUp;
 pub use plan::{NewAlert, Planner};
 pub use query::{AlertRow, ChannelCounts, DeliveryRow};
 pub use queue::{Claimed, Outcome, Record};
