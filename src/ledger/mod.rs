@@ -3,9 +3,11 @@
 //! WAL mode and a busy timeout let `status`, `serve` and `bot` work while
 //! `send` runs. Schema changes are versioned migrations.
 
+mod acks;
 mod alerts;
 mod audit;
 mod drafts;
+mod erasure;
 mod followup;
 mod plan;
 mod query;
@@ -13,6 +15,8 @@ mod queue;
 mod reports;
 mod state;
 mod subscribers;
+#[cfg(test)]
+mod test_support;
 
 use std::path::Path;
 use std::time::Duration;
@@ -20,16 +24,18 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
+pub use acks::Ack;
 pub use alerts::{AlertState, Halt};
 pub use audit::{AuditRow, Break};
 pub use drafts::{DraftRow, DraftState, NewDraft};
+pub use erasure::{ChatDelivery, Erased};
 pub use followup::FollowUp;
 pub use plan::{NewAlert, Planner};
 pub use query::{AlertRow, ChannelCounts, DeliveryRow};
 pub use queue::{Claimed, Outcome, Record};
 pub use reports::{Effect, Lookup, Report, ReportState};
 pub use state::DeliveryState;
-pub use subscribers::{ActiveSubscriber, active_subscribers};
+pub use subscribers::{ActiveSubscriber, Subscriber, active_subscribers};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
