@@ -164,6 +164,15 @@ impl Ledger {
         Ok(Some(Self { conn }))
     }
 
+    /// Reads the database for real (a table of the schema, not `SELECT 1`,
+    /// which works even on a missing or unreadable file): `serve`'s health
+    /// check.
+    pub fn check_readable(&self) -> Result<(), LedgerError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get::<_, i64>(0))?;
+        Ok(())
+    }
+
     pub fn conn(&self) -> &Connection {
         &self.conn
     }
