@@ -17,6 +17,7 @@ mod state;
 mod subscribers;
 #[cfg(test)]
 mod test_support;
+mod web;
 
 use std::path::Path;
 use std::time::Duration;
@@ -36,6 +37,7 @@ pub use queue::{Claimed, Outcome, Record};
 pub use reports::{Effect, Lookup, Report, ReportState};
 pub use state::DeliveryState;
 pub use subscribers::{ActiveSubscriber, Subscriber, active_subscribers};
+pub use web::{PublishedAlert, parse_utc};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
