@@ -175,7 +175,10 @@ impl Ledger {
         Ok(())
     }
 
-    pub fn conn(&self) -> &Connection {
+    /// For the ledger's own unit tests, which set up and inspect rows
+    /// directly; nothing outside the ledger touches its connection.
+    #[cfg(test)]
+    fn conn(&self) -> &Connection {
         &self.conn
     }
 }
