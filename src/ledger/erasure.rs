@@ -123,6 +123,22 @@ mod tests {
     use super::Erased;
 
     #[test]
+    fn a_subject_access_export_lists_the_chats_deliveries_with_their_state_word() {
+        let (_d, l) = ledger();
+        delivery(l.conn(), 1, "42", "sent");
+        delivery(l.conn(), 2, "99", "sent");
+        delivery(l.conn(), 3, "42", "pending");
+        let rows = l.deliveries_to_chat("42").expect("export");
+        assert_eq!(
+            serde_json::to_value(&rows).expect("json"),
+            serde_json::json!([
+                { "alert_id": "a1", "state": "sent", "updated_at": "1970-01-01T00:00:00Z", "acknowledged_at": null },
+                { "alert_id": "a3", "state": "pending", "updated_at": "1970-01-01T00:00:00Z", "acknowledged_at": null },
+            ])
+        );
+    }
+
+    #[test]
     fn erase_deletes_subscriber_and_anonymises_deliveries() {
         let (_d, l) = ledger();
         l.start_subscriber("42", "it").expect("start");

@@ -119,3 +119,70 @@ impl Ledger {
         Ok(sent_of)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::params;
+
+    use super::super::test_support::ledger;
+    use super::*;
+
+    /// An alert with one banner delivery in `banner` state.
+    fn alert(l: &Ledger, id: &str, msg_type: &str, refs: &str, state: &str, banner: &str) {
+        l.conn()
+            .execute(
+                "INSERT INTO alerts (id, template, variables, status, msg_type, refs, audience, channels,
+                                     rendered, headline, created_at, operator, host, thread_id, state)
+                 VALUES (?1, 't', '{}', 'Actual', ?2, ?3, '{}', '[\"banner\"]', '{}', 'h',
+                         '2026-11-26T21:00:00Z', 'o', 'h', ?1, ?4)",
+                params![id, msg_type, refs, state],
+            )
+            .expect("alert");
+        l.conn()
+            .execute(
+                "INSERT INTO deliveries (alert_id, channel, address, language, state, updated_at, token)
+                 VALUES (?1, 'banner', 'web', 'it', ?2, 0, 't' || ?1)",
+                params![id, banner],
+            )
+            .expect("delivery");
+    }
+
+    fn ids(l: &Ledger) -> Vec<String> {
+        l.published_alerts()
+            .expect("load")
+            .into_iter()
+            .map(|a| a.id)
+            .collect()
+    }
+
+    #[test]
+    fn only_published_uncancelled_unreplaced_alerts_are_listed() {
+        let (_d, l) = ledger();
+        alert(&l, "live", "Alert", "[]", "sending", "sent");
+        alert(&l, "planned", "Alert", "[]", "sending", "pending");
+        alert(&l, "cancelled", "Alert", "[]", "cancelled", "sent");
+        alert(&l, "old", "Alert", "[]", "settled", "delivered");
+        alert(&l, "update", "Update", "[\"old\"]", "sending", "sending");
+        assert_eq!(ids(&l), ["live", "update"]);
+        let update = l.published_alerts().expect("load").pop().expect("update");
+        assert_eq!(
+            (update.status, update.msg_type, update.references),
+            (CapStatus::Actual, MsgType::Update, vec!["old".to_owned()])
+        );
+        assert_eq!(
+            update.sent,
+            parse_utc("2026-11-26T22:00:00+01:00").expect("t")
+        );
+    }
+
+    #[test]
+    fn an_unreadable_row_is_left_out_and_references_get_their_times() {
+        let (_d, l) = ledger();
+        alert(&l, "good", "Alert", "[]", "sending", "sent");
+        alert(&l, "bad", "Alert", "not json", "sending", "sent");
+        assert_eq!(ids(&l), ["good"]);
+        let times = l.sent_times(["good", "missing", "good"]).expect("times");
+        assert_eq!(times.len(), 1);
+        assert_eq!(times["good"], parse_utc("2026-11-26T21:00:00Z").expect("t"));
+    }
+}
