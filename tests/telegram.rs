@@ -185,6 +185,13 @@ fn paced_fan_out_to_150_chats_with_one_blocked_provokes_no_429() {
         ["0"],
         "the subscriber who blocked the bot is deactivated"
     );
+    let stamp = &p.sql("SELECT updated_at FROM subscribers WHERE chat_id = '555000111'")[0];
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(stamp).is_ok()
+            && stamp.len() == 20
+            && stamp.ends_with('Z'),
+        "deactivated like the bot's /stop, with its timestamp format (to the second, Z): {stamp}"
+    );
     assert_eq!(
         p.sql("SELECT last_error FROM deliveries WHERE address = '555000111'")[0],
         "Telegram: Forbidden: bot was blocked by the user"

@@ -15,9 +15,7 @@ use super::send::{send_screen, stored_audience};
 use super::{Session, request};
 use crate::domain::{AlertId, CapStatus, ChannelId, MsgType};
 use crate::error::Error;
-use crate::ledger::{
-    AlertRow, AlertState, FollowUp, Ledger, copy_deliveries, stop_original, supersede_pending,
-};
+use crate::ledger::{AlertRow, AlertState, FollowUp, Ledger};
 use crate::template::Template;
 
 pub struct UpdateRequest {
@@ -141,14 +139,13 @@ pub async fn update(s: &Session<'_>, req: &UpdateRequest) -> Result<(String, Led
         AlertState::Sending,
     );
     ledger.plan(&new, |planner| -> Result<(), Error> {
-        copy_deliveries(
-            planner.conn(),
+        planner.copy_deliveries(
             id.as_str(),
             &target.id,
             FollowUp::Update,
             &prepared.channels,
         )?;
-        supersede_pending(planner.conn(), &target.id, id.as_str(), abandoned)?;
+        planner.supersede_pending(&target.id, id.as_str(), abandoned)?;
         Ok(())
     })?;
     ledger.audit(
@@ -233,8 +230,7 @@ pub async fn cancel(s: &Session<'_>, req: &CancelRequest) -> Result<(String, Led
     ledger.plan(&new, |planner| -> Result<(), Error> {
         if !counts.is_empty() {
             for message in &thread.ids {
-                copy_deliveries(
-                    planner.conn(),
+                planner.copy_deliveries(
                     id.as_str(),
                     message,
                     FollowUp::Cancel,
@@ -243,7 +239,7 @@ pub async fn cancel(s: &Session<'_>, req: &CancelRequest) -> Result<(String, Led
             }
         }
         for message in &thread.ids {
-            stopped += stop_original(planner.conn(), message, id.as_str())?;
+            stopped += planner.stop_original(message, id.as_str())?;
         }
         Ok(())
     })?;

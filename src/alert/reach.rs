@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::contacts;
 use crate::domain::{CapStatus, ChannelId};
 use crate::error::Error;
-use crate::ledger::{Ledger, active_subscribers};
+use crate::ledger::Ledger;
 use crate::template::gsm;
 
 /// Recipient counts of one alert.
@@ -71,7 +71,7 @@ impl Reach {
         }
         if p.channels.contains(&ChannelId::Telegram) {
             if let Some(ledger) = Ledger::open_existing_read_only(&config.general.database)? {
-                for s in active_subscribers(ledger.conn())? {
+                for s in ledger.active_subscribers()? {
                     if p.audience.matches(&s.zones, &[])
                         && seen.insert((ChannelId::Telegram, hash(&s.chat)))
                     {

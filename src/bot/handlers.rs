@@ -13,9 +13,9 @@ use teloxide::{ApiError, RequestError};
 
 use super::command::Command;
 use super::texts::{self, Lang};
-use super::{Bot, BotError, store};
+use super::{Bot, BotError};
 use crate::channel::telegram::{error_text, parse_ack_data};
-use crate::ledger::LedgerError;
+use crate::ledger::{Ack, LedgerError};
 
 pub(super) fn zone_data(id: &str) -> String {
     format!("zone:{id}")
@@ -34,7 +34,7 @@ impl Bot {
                 // stop sending before a send finds out the hard way.
                 let kind = &m.new_chat_member.kind;
                 if kind.is_banned() || kind.is_left() {
-                    store::stop(self.ledger.conn(), &m.chat.id.to_string())?;
+                    self.ledger.stop_subscriber(&m.chat.id.to_string())?;
                 }
                 Ok(())
             }
@@ -43,7 +43,10 @@ impl Bot {
     }
 
     fn lang(&self, chat: &str) -> Result<Lang, BotError> {
-        Ok(store::get(self.ledger.conn(), chat)?.map_or(Lang::It, |s| Lang::of(&s.language)))
+        Ok(self
+            .ledger
+            .subscriber(chat)?
+            .map_or(Lang::It, |s| Lang::of(&s.language)))
     }
 
     async fn on_message(&self, m: &Message) -> Result<(), BotError> {
@@ -52,7 +55,6 @@ impl Bot {
         };
         let chat = m.chat.id;
         let key = chat.to_string();
-        let conn = self.ledger.conn();
         let l = self.lang(&key)?;
         let Some(command) = Command::parse(text, &self.username) else {
             if m.chat.is_private() {
@@ -62,7 +64,7 @@ impl Bot {
         };
         match command {
             Command::Start => {
-                let s = store::start(conn, &key, "it")?;
+                let s = self.ledger.start_subscriber(&key, "it")?;
                 let l = Lang::of(&s.language);
                 let keyboard = self.zone_keyboard(&s.zones, l);
                 self.say(
@@ -72,7 +74,7 @@ impl Bot {
                 )
                 .await;
             }
-            Command::Zone => match store::get(conn, &key)? {
+            Command::Zone => match self.ledger.subscriber(&key)? {
                 Some(s) => {
                     let keyboard = self.zone_keyboard(&s.zones, l);
                     self.say(chat, texts::choose_zones(l).into(), Some(keyboard))
@@ -89,7 +91,7 @@ impl Bot {
                     .await;
             }
             Command::Stato => {
-                let text = match store::get(conn, &key)? {
+                let text = match self.ledger.subscriber(&key)? {
                     Some(s) => {
                         let names = self.zone_names(&s.zones);
                         texts::status(l, s.active, &names, &s.language)
@@ -99,8 +101,8 @@ impl Bot {
                 self.say(chat, text, None).await;
             }
             Command::Stop => {
-                let text = if store::get(conn, &key)?.is_some() {
-                    store::stop(conn, &key)?;
+                let text = if self.ledger.subscriber(&key)?.is_some() {
+                    self.ledger.stop_subscriber(&key)?;
                     texts::stopped(l)
                 } else {
                     texts::not_subscribed(l)
@@ -112,7 +114,7 @@ impl Bot {
                     .await;
             }
             Command::Cancellami => {
-                let erased = store::erase(conn, &key)?;
+                let erased = self.ledger.erase_subscriber(&key)?;
                 let outbox = self.settings.outbox_dir.join("telegram.jsonl");
                 if let Err(e) = super::erasure::scrub_outbox(&outbox, &key) {
                     tracing::error!(error = %e, file = %outbox.display(), "erasure: cannot scrub the outbox");
@@ -152,12 +154,11 @@ impl Bot {
             .map_or(ChatId(q.from.id.0 as i64), |m| m.chat().id);
         let message_id = q.message.as_ref().map(|m| m.id());
         let key = chat.to_string();
-        let conn = self.ledger.conn();
         let l = self.lang(&key)?;
 
         let answer = if let Some((delivery, token)) = parse_ack_data(data) {
-            let outcome = store::acknowledge(conn, delivery, token, &key)?;
-            if outcome == store::Ack::Invalid {
+            let outcome = self.ledger.acknowledge(delivery, token, &key)?;
+            if outcome == Ack::Invalid {
                 tracing::warn!(
                     delivery,
                     "acknowledgement refused: token or chat do not match"
@@ -165,7 +166,7 @@ impl Bot {
             }
             texts::ack(l, outcome).to_owned()
         } else if data == ZONES_DONE {
-            match store::get(conn, &key)? {
+            match self.ledger.subscriber(&key)? {
                 Some(s) => {
                     let names = self.zone_names(&s.zones);
                     if let Some(mid) = message_id {
@@ -179,7 +180,7 @@ impl Bot {
         } else if let Some(zone) = data.strip_prefix("zone:") {
             match self.settings.zone_name(zone) {
                 None => String::new(),
-                Some(name) => match store::toggle_zone(conn, &key, zone)? {
+                Some(name) => match self.ledger.toggle_zone(&key, zone)? {
                     Some(zones) => {
                         if let Some(mid) = message_id {
                             self.edit_keyboard(chat, mid, self.zone_keyboard(&zones, l))
@@ -193,7 +194,7 @@ impl Bot {
         } else if let Some(code) = data.strip_prefix("lang:") {
             let code = if code == "en" { "en" } else { "it" };
             let l = Lang::of(code);
-            if store::set_language(conn, &key, code)? {
+            if self.ledger.set_language(&key, code)? {
                 if let Some(mid) = message_id {
                     self.edit_text(chat, mid, texts::language_saved(l).into())
                         .await;

@@ -22,7 +22,6 @@ mod command;
 pub mod erasure;
 mod flood;
 mod handlers;
-pub mod store;
 mod texts;
 
 use std::time::Duration;

@@ -228,8 +228,8 @@ pub fn operators_only(l: Lang) -> &'static str {
     }
 }
 
-pub fn ack(l: Lang, outcome: super::store::Ack) -> &'static str {
-    use super::store::Ack;
+pub fn ack(l: Lang, outcome: crate::ledger::Ack) -> &'static str {
+    use crate::ledger::Ack;
     match (l, outcome) {
         (Lang::It, Ack::Recorded) => "Grazie: ricezione confermata.",
         (Lang::It, Ack::AlreadyRecorded) => "Avevi già confermato, grazie.",

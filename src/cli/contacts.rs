@@ -150,24 +150,12 @@ fn active_subscribers(ctx: &Ctx) -> Result<Vec<SubscriberRef>, Error> {
     let Some(ledger) = Ledger::open_existing_read_only(&ctx.config.general.database)? else {
         return Ok(Vec::new());
     };
-    let conn = ledger.conn();
-    let exists: bool = conn
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'subscribers'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n > 0)
-        .map_err(crate::ledger::LedgerError::from)?;
-    if !exists {
-        return Ok(Vec::new());
-    }
-    Ok(crate::bot::store::list(conn)?
+    Ok(ledger
+        .active_subscribers()?
         .into_iter()
-        .filter(|s| s.active)
         .map(|s| SubscriberRef {
-            chat_id: s.chat_id,
-            zones: s.zones,
+            chat_id: s.chat,
+            zones: s.zones.iter().map(|z| z.as_str().to_owned()).collect(),
         })
         .collect())
 }

@@ -6,7 +6,6 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::json;
 
 use super::Ctx;
-use crate::bot::store;
 use crate::domain::ChatId;
 use crate::error::Error;
 use crate::ledger::Ledger;
@@ -52,7 +51,7 @@ pub fn run(ctx: &Ctx, command: SubscribersCommand) -> Result<(), Error> {
 }
 
 fn list(ctx: &Ctx, ledger: &Ledger) -> Result<(), Error> {
-    let all = store::list(ledger.conn())?;
+    let all = ledger.subscribers()?;
     if ctx.json {
         super::print_json(&json!({ "subscribers": all }));
         return Ok(());
@@ -82,7 +81,6 @@ fn list(ctx: &Ctx, ledger: &Ledger) -> Result<(), Error> {
 
 /// Always JSON or CSV on stdout, whatever `--json` says: it is an export.
 fn export(ledger: &Ledger, args: ExportArgs) -> Result<(), Error> {
-    let conn = ledger.conn();
     if let Some(chat) = &args.chat {
         let chat = ChatId::parse(chat).map_err(Error::Input)?;
         if args.format == Format::Csv {
@@ -90,8 +88,8 @@ fn export(ledger: &Ledger, args: ExportArgs) -> Result<(), Error> {
                 "--chat exports one person's data with its deliveries: use --format json".into(),
             ));
         }
-        let subscriber = store::get(conn, chat.as_str())?;
-        let deliveries = store::deliveries_to(conn, chat.as_str())?;
+        let subscriber = ledger.subscriber(chat.as_str())?;
+        let deliveries = ledger.deliveries_to_chat(chat.as_str())?;
         if subscriber.is_none() && deliveries.is_empty() {
             return Err(Error::Input(format!("nothing is stored about chat {chat}")));
         }
@@ -102,7 +100,7 @@ fn export(ledger: &Ledger, args: ExportArgs) -> Result<(), Error> {
         }));
         return Ok(());
     }
-    let all = store::list(conn)?;
+    let all = ledger.subscribers()?;
     match args.format {
         Format::Json => super::print_json(&json!({ "subscribers": all })),
         Format::Csv => {
@@ -135,7 +133,7 @@ fn export(ledger: &Ledger, args: ExportArgs) -> Result<(), Error> {
 
 fn forget(ctx: &Ctx, ledger: &mut Ledger, args: ForgetArgs) -> Result<(), Error> {
     let chat = ChatId::parse(&args.chat_id).map_err(Error::Input)?;
-    let erased = store::erase(ledger.conn(), chat.as_str())?;
+    let erased = ledger.erase_subscriber(chat.as_str())?;
     let outbox = ctx.config.general.outbox_dir.join("telegram.jsonl");
     crate::bot::erasure::scrub_outbox(&outbox, chat.as_str()).map_err(|e| {
         Error::Runtime(format!(

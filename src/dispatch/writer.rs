@@ -174,11 +174,8 @@ fn run(
             }
             Some(Command::DeactivateSubscriber(recipient)) => {
                 if let Some(chat) = recipient.strip_prefix("subscriber:") {
-                    let r = ledger.conn().execute(
-                        "UPDATE subscribers SET active = 0, updated_at = ?2 WHERE chat_id = ?1",
-                        rusqlite::params![chat, chrono::Utc::now().to_rfc3339()],
-                    );
-                    if let Err(e) = r {
+                    // The same as the bot's `/stop`.
+                    if let Err(e) = ledger.stop_subscriber(chat) {
                         tracing::error!(error = %e, "cannot deactivate subscriber");
                     }
                 }

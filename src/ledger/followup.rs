@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Ledger, LedgerError, now_ms};
+use super::{Ledger, LedgerError, Planner, now_ms};
 use crate::domain::ChannelId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,10 +70,42 @@ impl Ledger {
     }
 }
 
+impl Planner<'_> {
+    /// Copies the original's deliveries (channel, address, recipient,
+    /// language) on `channels` to the follow-up alert `to`, as `pending`,
+    /// inside the follow-up's plan transaction.
+    pub fn copy_deliveries(
+        &self,
+        to: &str,
+        original: &str,
+        kind: FollowUp,
+        channels: &[ChannelId],
+    ) -> Result<usize, LedgerError> {
+        copy_deliveries(self.conn(), to, original, kind, channels)
+    }
+
+    /// An Update supersedes what the original had not sent yet (see
+    /// [`supersede_pending`]), inside the Update's plan transaction.
+    pub fn supersede_pending(
+        &self,
+        original: &str,
+        update_id: &str,
+        abandoned_in_flight: bool,
+    ) -> Result<usize, LedgerError> {
+        supersede_pending(self.conn(), original, update_id, abandoned_in_flight)
+    }
+
+    /// Cancels `original` for `cancel_id` (see [`stop_original`]), inside
+    /// the Cancel's plan transaction.
+    pub fn stop_original(&self, original: &str, cancel_id: &str) -> Result<usize, LedgerError> {
+        stop_original(self.conn(), original, cancel_id)
+    }
+}
+
 /// Copies the original's deliveries (channel, address, recipient, language)
 /// on `channels` to the follow-up alert `to`, as `pending`. Run it inside
-/// the follow-up's plan transaction (`Planner::conn`).
-pub fn copy_deliveries(
+/// the follow-up's plan transaction.
+fn copy_deliveries(
     conn: &Connection,
     to: &str,
     original: &str,
@@ -104,7 +136,7 @@ pub fn copy_deliveries(
 /// a crash) are skipped too instead of being re-sent later. Returns how
 /// many deliveries were skipped. Run it inside the Update's plan
 /// transaction.
-pub fn supersede_pending(
+fn supersede_pending(
     conn: &Connection,
     original: &str,
     update_id: &str,
@@ -143,11 +175,7 @@ fn skip_pending(conn: &Connection, alert_id: &str, reason: &str) -> Result<usize
 /// Cancels `original` for `cancel_id`: its undelivered (`pending`)
 /// deliveries become `skipped` and the alert `cancelled`. Returns how many
 /// deliveries were stopped. Run it inside the Cancel's plan transaction.
-pub fn stop_original(
-    conn: &Connection,
-    original: &str,
-    cancel_id: &str,
-) -> Result<usize, LedgerError> {
+fn stop_original(conn: &Connection, original: &str, cancel_id: &str) -> Result<usize, LedgerError> {
     let skipped = skip_pending(
         conn,
         original,

@@ -3,9 +3,11 @@
 //! WAL mode and a busy timeout let `status`, `serve` and `bot` work while
 //! `send` runs. Schema changes are versioned migrations.
 
+mod acks;
 mod alerts;
 mod audit;
 mod drafts;
+mod erasure;
 mod followup;
 mod plan;
 mod query;
@@ -14,6 +16,9 @@ mod registry;
 mod reports;
 mod state;
 mod subscribers;
+#[cfg(test)]
+mod test_support;
+mod web;
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,17 +26,20 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
+pub use acks::Ack;
 pub use alerts::{AlertState, Halt};
 pub use audit::{AuditRow, Break};
 pub use drafts::{DraftRow, DraftState, NewDraft};
-pub use followup::{FollowUp, copy_deliveries, stop_original, supersede_pending};
+pub use erasure::{ChatDelivery, Erased};
+pub use followup::FollowUp;
 pub use plan::{NewAlert, Planner};
 pub use query::{AlertRow, ChannelCounts, DeliveryRow};
 pub use queue::{Claimed, Outcome, Record};
 pub use registry::{AudienceFilter, RegistryContact};
 pub use reports::{Effect, Lookup, Report, ReportState};
 pub use state::DeliveryState;
-pub use subscribers::{ActiveSubscriber, active_subscribers};
+pub use subscribers::{ActiveSubscriber, Subscriber, active_subscribers};
+pub use web::{PublishedAlert, parse_utc};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -161,7 +169,19 @@ impl Ledger {
         Ok(Some(Self { conn }))
     }
 
-    pub fn conn(&self) -> &Connection {
+    /// Reads the database for real (a table of the schema, not `SELECT 1`,
+    /// which works even on a missing or unreadable file): `serve`'s health
+    /// check.
+    pub fn check_readable(&self) -> Result<(), LedgerError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get::<_, i64>(0))?;
+        Ok(())
+    }
+
+    /// For the ledger's own unit tests, which set up and inspect rows
+    /// directly; nothing outside the ledger touches its connection.
+    #[cfg(test)]
+    fn conn(&self) -> &Connection {
         &self.conn
     }
 }

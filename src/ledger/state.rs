@@ -50,6 +50,13 @@ impl fmt::Display for DeliveryState {
     }
 }
 
+/// As its word, the same as in the database (`"sent"`).
+impl serde::Serialize for DeliveryState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl FromStr for DeliveryState {
     type Err = LedgerError;
 

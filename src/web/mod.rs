@@ -18,16 +18,17 @@ mod atom;
 mod banner;
 mod cap;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, FixedOffset, Utc};
-use rusqlite::{Connection, OpenFlags};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
 
 use crate::config::{BannerTransport, Config, Zone};
 use crate::domain::{CapStatus, MsgType, ZoneId};
+use crate::ledger::{Ledger, LedgerError};
 use crate::template::Rendered;
 
 /// The widget, embedded so the published copy always matches this binary.
@@ -44,11 +45,17 @@ pub enum WebError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("database {path}: {source}")]
-    Db {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    #[error("{}", db_text(path, source))]
+    Db { path: PathBuf, source: LedgerError },
+}
+
+/// `database <path>: <what SQLite said>`, whether opening or reading failed.
+fn db_text(path: &Path, source: &LedgerError) -> String {
+    match source {
+        LedgerError::Open { .. } => source.to_string(),
+        LedgerError::Sql(e) => format!("database {}: {e}", path.display()),
+        other => format!("database {}: {other}", path.display()),
+    }
 }
 
 /// On "permission denied", who owns the file (or its directory): the usual
@@ -171,18 +178,14 @@ impl Site {
     }
 
     fn snapshot(&self) -> Result<Snapshot, WebError> {
-        if !self.database.exists() {
-            return Ok(Snapshot::default());
-        }
         let db_err = |source| WebError::Db {
             path: self.database.clone(),
             source,
         };
-        let conn = Connection::open_with_flags(&self.database, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(db_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(db_err)?;
-        load(&conn).map_err(db_err)
+        match Ledger::open_existing_read_only(&self.database).map_err(db_err)? {
+            None => Ok(Snapshot::default()),
+            Some(ledger) => load(&ledger).map_err(db_err),
+        }
     }
 
     fn write_all(&self, s: &Snapshot) -> Result<(), WebError> {
@@ -310,95 +313,41 @@ impl Snapshot {
     }
 }
 
-/// A banner delivery in one of these states means the alert went public.
-const PUBLISHED: &str = "EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id
-     AND d.channel = 'banner' AND d.state IN ('sending', 'sent', 'delivered'))";
-
-fn load(conn: &Connection) -> rusqlite::Result<Snapshot> {
-    // Alerts replaced by a published Update leave the web, even after the
-    // Update itself expired.
-    let mut replaced = HashSet::new();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT refs FROM alerts a WHERE msg_type = 'Update' AND {PUBLISHED}"
-    ))?;
-    for refs in stmt.query_map([], |r| r.get::<_, String>(0))? {
-        let refs: Vec<String> = serde_json::from_str(&refs?).unwrap_or_default();
-        replaced.extend(refs);
-    }
-    let mut stmt = conn.prepare(&format!(
-        "SELECT id, status, msg_type, refs, audience, rendered, created_at, expires_at
-         FROM alerts a
-         WHERE state != 'cancelled'
-           AND (expires_at IS NULL OR julianday(expires_at) > julianday('now'))
-           AND {PUBLISHED}
-         ORDER BY rowid"
-    ))?;
-    let mut alerts = Vec::new();
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
-            r.get::<_, Option<String>>(7)?,
-        ))
-    })?;
+/// The live alerts, most severe first, newest first on ties, and the
+/// `sent` time of every alert they reference.
+fn load(ledger: &Ledger) -> Result<Snapshot, LedgerError> {
     let now = Utc::now();
-    for row in rows {
-        let (id, status, msg_type, refs, audience, rendered, created, expires) = row?;
-        if replaced.contains(&id) {
+    let mut alerts = Vec::new();
+    for a in ledger.published_alerts()? {
+        let Ok(rendered) = Rendered::deserialize(&a.rendered) else {
+            tracing::warn!(alert = %a.id, "alert row is unreadable: left off the web");
+            continue;
+        };
+        if a.expires.is_some_and(|e| e <= now) {
             continue;
         }
-        let parsed = (|| {
-            Some(LiveAlert {
-                status: status.parse().ok()?,
-                msg_type: msg_type.parse().ok()?,
-                references: serde_json::from_str(&refs).ok()?,
-                audience: serde_json::from_str(&audience).ok()?,
-                rendered: serde_json::from_str(&rendered).ok()?,
-                sent: parse_time(&created)?,
-                expires: match &expires {
-                    Some(e) => Some(parse_time(e)?),
-                    None => None,
-                },
-                id: id.clone(),
-            })
-        })();
-        match parsed {
-            Some(a) if a.expires.is_none_or(|e| e > now) => alerts.push(a),
-            Some(_) => {}
-            None => tracing::warn!(alert = %id, "alert row is unreadable: left off the web"),
-        }
+        alerts.push(LiveAlert {
+            id: a.id,
+            status: a.status,
+            msg_type: a.msg_type,
+            references: a.references,
+            audience: a.audience,
+            rendered,
+            sent: a.sent,
+            expires: a.expires,
+        });
     }
     alerts.sort_by(|a, b| {
         b.severity_rank()
             .cmp(&a.severity_rank())
             .then(b.sent.cmp(&a.sent))
     });
-    let mut sent_of = HashMap::new();
-    let mut stmt = conn.prepare("SELECT created_at FROM alerts WHERE id = ?1")?;
-    for alert in &alerts {
-        for r in &alert.references {
-            if sent_of.contains_key(r) {
-                continue;
-            }
-            let created: Option<String> =
-                stmt.query_map([r], |row| row.get(0))?.next().transpose()?;
-            if let Some(t) = created.as_deref().and_then(parse_time) {
-                sent_of.insert(r.clone(), t);
-            }
-        }
-    }
+    let sent_of = ledger.sent_times(
+        alerts
+            .iter()
+            .flat_map(|a| a.references.iter().map(String::as_str)),
+    )?;
     Ok(Snapshot { alerts, sent_of })
-}
-
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::<FixedOffset>::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 /// The areas of an alert: one per zone of a zone-only audience; the whole
@@ -527,6 +476,32 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_database_is_named_once_with_what_sqlite_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("allerta.db");
+        std::fs::write(
+            &database,
+            "not a database, just text long enough to be read",
+        )
+        .unwrap();
+        let site = Site {
+            database: database.clone(),
+            output_dir: dir.path().join("public"),
+            public_url: None,
+            sender: String::new(),
+            sender_id: String::new(),
+            timezone: chrono_tz::Europe::Rome,
+            default_language: "it".into(),
+            zones: BTreeMap::new(),
+        };
+        let e = site.publish().expect_err("not a database").to_string();
+        assert_eq!(
+            e,
+            format!("database {}: file is not a database", database.display())
+        );
+    }
+
+    #[test]
     fn the_comune_name_is_the_sender_before_the_office() {
         assert_eq!(
             comune_name("Comune di Montelupo Fiorentino - Protezione Civile"),
@@ -547,9 +522,9 @@ mod tests {
             default_language: "it".into(),
             zones: BTreeMap::new(),
         };
-        let winter = parse_time("2026-11-26T21:00:00.123456+00:00").expect("time");
+        let winter = crate::ledger::parse_utc("2026-11-26T21:00:00.123456+00:00").expect("time");
         assert_eq!(site.time(winter), "2026-11-26T22:00:00+01:00");
-        let summer = parse_time("2026-07-01T10:00:00Z").expect("time");
+        let summer = crate::ledger::parse_utc("2026-07-01T10:00:00Z").expect("time");
         assert_eq!(site.time(summer), "2026-07-01T12:00:00+02:00");
     }
 
