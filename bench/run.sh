@@ -17,6 +17,10 @@
 #   --apprise  also time Apprise (pip, in a venv under /tmp) sending 1,000
 #              emails to the same sink, for SPEC §10's ">= 20x Apprise"
 #   --keep     keep the temporary directory (configs, databases, outboxes, logs)
+#   --warm     before each timed run, an untimed send to nobody validates the
+#              contact files into the ledger's registry, so the run measures
+#              planning from a warm registry (the usual case: lists change
+#              rarely, alerts are sent from them many times)
 #
 # Needs: cargo, /usr/bin/time (apt `time`), sqlite3 (apt `sqlite3`); with
 # --apprise also python3 with venv. Missing apt packages are installed when
@@ -38,11 +42,13 @@ usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' 
 
 do_apprise=0
 keep=0
+warm=0
 sizes=()
 for arg in "$@"; do
     case $arg in
         --apprise) do_apprise=1 ;;
         --keep) keep=1 ;;
+        --warm) warm=1 ;;
         -h | --help) usage; exit 0 ;;
         *[!0-9]* | '') echo "bench/run.sh: bad argument '$arg'" >&2; usage >&2; exit 2 ;;
         *) sizes+=("$arg") ;;
@@ -189,6 +195,11 @@ run_one() { # N MODE CONTACTS_DIR
     fi
     write_config "$dir" "$contacts" "$mode" "$port"
 
+    if ((warm)); then
+        "$BIN" --config "$dir/allerta.toml" --json send allerta-meteo \
+            --var livello=arancione --var rischio=idraulico --var dalle="ore 14" \
+            --group bench-warm-up-nobody --channel email --yes >/dev/null 2>&1 || true
+    fi
     log "N=$n $mode: allerta send"
     local rc=0 t0 t1
     t0=$EPOCHREALTIME

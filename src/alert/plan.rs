@@ -14,7 +14,7 @@ use crate::audience::Audience;
 use crate::config::Config;
 use crate::domain::{AlertId, CapStatus, ChannelId};
 use crate::error::Error;
-use crate::ledger::{AlertState, NewAlert, Planner, active_subscribers};
+use crate::ledger::{AlertState, NewAlert, Planner};
 
 /// What an idempotency key stands for: template, variables, status,
 /// audience and channels. The same key with another fingerprint is a
@@ -126,7 +126,7 @@ pub fn fill(
         default_lang,
     )?;
     if p.channels.contains(&ChannelId::Telegram) {
-        for sub in active_subscribers(planner.conn())? {
+        for sub in planner.active_subscribers()? {
             if p.audience.matches(&sub.zones, &[]) {
                 let outside = !drill.matches(&sub.zones, &[]);
                 planner.add(

@@ -38,7 +38,7 @@ pub use queue::{Claimed, Outcome, Record};
 pub use registry::{AudienceFilter, RegistryContact};
 pub use reports::{Effect, Lookup, Report, ReportState};
 pub use state::DeliveryState;
-pub use subscribers::{ActiveSubscriber, Subscriber, active_subscribers};
+pub use subscribers::{ActiveSubscriber, Subscriber};
 pub use web::{PublishedAlert, parse_utc};
 
 #[derive(Debug, thiserror::Error)]

@@ -58,7 +58,7 @@ impl<'t> Planner<'t> {
     }
 
     /// The plan's transaction, to read what the plan depends on.
-    pub fn conn(&self) -> &'t rusqlite::Connection {
+    pub(super) fn conn(&self) -> &'t rusqlite::Connection {
         self.conn
     }
 

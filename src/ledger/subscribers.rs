@@ -145,7 +145,7 @@ impl Planner<'_> {
 
 /// Every active subscriber, by chat id. Read through the plan's transaction
 /// so the plan is consistent (an empty list when the bot never ran).
-pub fn active_subscribers(conn: &Connection) -> Result<Vec<ActiveSubscriber>, LedgerError> {
+fn active_subscribers(conn: &Connection) -> Result<Vec<ActiveSubscriber>, LedgerError> {
     let exists: bool = conn
         .query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE name = 'subscribers'",
