@@ -109,6 +109,16 @@ fn erase_rows(conn: &Connection, chat: &str) -> Result<Erased, LedgerError> {
          WHERE channel = 'telegram' AND address = ?1",
         [chat],
     )?;
+    // The contact registry is a copy of the contact files: it keeps no
+    // erased chat id, and is rebuilt from the files at the next send (an
+    // officer removes the person from the list itself).
+    let in_registry = tx.execute(
+        "DELETE FROM registry_addresses WHERE channel = 'telegram' AND address = ?1",
+        [chat],
+    )?;
+    if in_registry > 0 {
+        tx.execute("DELETE FROM registry_state", [])?;
+    }
     tx.commit()?;
     Ok(Erased {
         subscriber,
