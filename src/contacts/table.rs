@@ -7,10 +7,13 @@
 //! editor shows (for `.xlsx`, the spreadsheet's row number).
 //!
 //! A problem in one row never stops the reading of the rows after it.
-//! A file is read whole (a comune's list is a few megabytes at most); its
-//! rows are handed out one at a time.
+//! A CSV file's bytes are read whole (to know whether they are UTF-8; a
+//! comune's list is a few megabytes at most) and its rows are decoded one
+//! at a time, so memory does not grow with the rows.
 
+use std::io::Cursor;
 use std::path::Path;
+use std::sync::Arc;
 
 use calamine::{Data, Reader, Xlsx};
 
@@ -58,17 +61,23 @@ pub fn read_csv(mut bytes: Vec<u8>) -> Result<Table, (u64, String)> {
     }
     let utf8 = std::str::from_utf8(&bytes).is_ok();
     let delimiter = sniff_delimiter(&bytes);
-    let mut lines = LineCounter::new(&bytes);
-    let mut records = Vec::new();
-    let mut start = 0;
-    while let Some(next) = read_segment(&bytes, start, delimiter, utf8, &mut lines, &mut records) {
-        start = next;
-    }
-    let mut rows = records.into_iter();
+    let bytes: Arc<[u8]> = bytes.into();
+    let mut rows = CsvRows {
+        reader: csv_reader(&bytes, 0, delimiter),
+        lines: LineCounter::new(bytes.clone()),
+        bytes,
+        start: 0,
+        delimiter,
+        utf8,
+        columns: None,
+        record: csv::ByteRecord::new(),
+        done: false,
+    };
     let first = rows.next().ok_or((1, "empty file: no header".to_owned()))?;
     let header = first
         .fields
         .map_err(|m| (first.line, format!("unreadable header: {m}")))?;
+    rows.columns = Some(header.len());
     Ok(Table {
         header,
         header_line: first.line,
@@ -76,62 +85,86 @@ pub fn read_csv(mut bytes: Vec<u8>) -> Result<Table, (u64, String)> {
     })
 }
 
-/// Reads the records of `bytes[start..]` into `out`. A double quote that is
-/// never closed makes csv read the following lines as one value, up to the
-/// next quote or the end of the file, which would silently drop the rows in
-/// between. A value that spans lines holding as many separators as a row has
-/// is taken for that: the record becomes an error, and reading starts again
-/// on the line after its first one (the offset returned).
-fn read_segment(
-    bytes: &[u8],
-    start: usize,
-    delimiter: u8,
-    utf8: bool,
-    lines: &mut LineCounter<'_>,
-    out: &mut Vec<Row>,
-) -> Option<usize> {
-    let mut reader = csv::ReaderBuilder::new()
+fn csv_reader(bytes: &Arc<[u8]>, start: usize, delimiter: u8) -> csv::Reader<Cursor<Arc<[u8]>>> {
+    let mut source = Cursor::new(bytes.clone());
+    source.set_position(start as u64);
+    csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
         .comment(Some(b'#'))
-        .from_reader(&bytes[start..]);
-    let mut record = csv::ByteRecord::new();
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => return None,
+        .from_reader(source)
+}
+
+/// The records of a CSV file, decoded one at a time: only the file's bytes
+/// are held, never all of its rows (memory stays flat however long the
+/// list). A double quote that is never closed makes csv read the following
+/// lines as one value, up to the next quote or the end of the file, which
+/// would silently drop the rows in between. A value that spans lines
+/// holding as many separators as a row has is taken for that: the record
+/// becomes an error, and reading starts again on the line after its first
+/// one.
+struct CsvRows {
+    bytes: Arc<[u8]>,
+    reader: csv::Reader<Cursor<Arc<[u8]>>>,
+    /// Where `reader` started reading (its positions are relative to it).
+    start: usize,
+    lines: LineCounter,
+    delimiter: u8,
+    utf8: bool,
+    /// The header's width, once the header was read.
+    columns: Option<usize>,
+    record: csv::ByteRecord,
+    done: bool,
+}
+
+impl Iterator for CsvRows {
+    type Item = Row;
+
+    fn next(&mut self) -> Option<Row> {
+        if self.done {
+            return None;
+        }
+        match self.reader.read_byte_record(&mut self.record) {
+            Ok(false) => {
+                self.done = true;
+                None
+            }
             Ok(true) => {
-                let offset = start as u64 + record.position().map_or(0, |p| p.byte());
-                let (line, at) = lines.line_at(offset);
-                // The header (first row of the file) sets the row width.
-                let columns = out.first().map_or(record.len(), |h| {
-                    h.fields.as_ref().map_or(record.len(), Vec::len)
-                });
-                if !out.is_empty() && swallows_rows(&record, delimiter, columns) {
-                    out.push(Row {
+                let offset = self.start as u64 + self.record.position().map_or(0, |p| p.byte());
+                let (line, at) = self.lines.line_at(offset);
+                if let Some(columns) = self.columns
+                    && swallows_rows(&self.record, self.delimiter, columns)
+                {
+                    match self.bytes[at..].iter().position(|b| *b == b'\n') {
+                        Some(p) if at + p + 1 < self.bytes.len() => {
+                            self.start = at + p + 1;
+                            self.reader = csv_reader(&self.bytes, self.start, self.delimiter);
+                        }
+                        _ => self.done = true,
+                    }
+                    return Some(Row {
                         line,
                         fields: Err("a double quote opened on this line is never closed, so \
                                      the next lines would be read as one value; fix the \
                                      quotes (reading goes on with the next line)"
                             .to_owned()),
                     });
-                    let next_line = bytes[at..].iter().position(|b| *b == b'\n')? + at + 1;
-                    return (next_line < bytes.len()).then_some(next_line);
                 }
-                out.push(Row {
+                Some(Row {
                     line,
-                    fields: decode(&record, utf8),
-                });
+                    fields: decode(&self.record, self.utf8),
+                })
             }
             // Reading from memory, csv's only errors are I/O and UTF-8 ones,
             // which byte records cannot have; stop rather than loop.
             Err(e) => {
-                let offset = start as u64 + e.position().map_or(0, |p| p.byte());
-                out.push(Row {
-                    line: lines.line_at(offset).0,
+                self.done = true;
+                let offset = self.start as u64 + e.position().map_or(0, |p| p.byte());
+                Some(Row {
+                    line: self.lines.line_at(offset).0,
                     fields: Err(format!("malformed CSV: {e}")),
-                });
-                return None;
+                })
             }
         }
     }
@@ -189,14 +222,14 @@ fn decode(record: &csv::ByteRecord, utf8: bool) -> Result<Vec<String>, String> {
 }
 
 /// Physical line of a byte offset, for offsets asked in increasing order.
-struct LineCounter<'b> {
-    bytes: &'b [u8],
+struct LineCounter {
+    bytes: Arc<[u8]>,
     offset: usize,
     line: u64,
 }
 
-impl<'b> LineCounter<'b> {
-    fn new(bytes: &'b [u8]) -> Self {
+impl LineCounter {
+    fn new(bytes: Arc<[u8]>) -> Self {
         Self {
             bytes,
             offset: 0,
