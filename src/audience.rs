@@ -1,12 +1,12 @@
 //! Who receives an alert: `--zone`, `--group`, `--all`, or the drill
 //! audience entries (`group:X`, `zone:Y`, `all`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::domain::ZoneId;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind", content = "id")]
 pub enum Selector {
     All,
@@ -35,7 +35,7 @@ impl Selector {
 
 /// The resolved audience of one alert: a recipient is in it when any
 /// selector matches.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Audience {
     pub selectors: Vec<Selector>,
 }
@@ -82,6 +82,27 @@ mod tests {
         assert!(a.matches(&[zone("fibbiana")], &["scuole".into()]));
         assert!(!a.matches(&[zone("fibbiana")], &["personale".into()]));
         assert!(!a.matches(&[], &[]));
+    }
+
+    #[test]
+    fn the_stored_form_reads_back_as_the_same_audience() {
+        let a = Audience {
+            selectors: vec![
+                Selector::All,
+                Selector::Zone(zone("centro")),
+                Selector::Group("scuole".into()),
+            ],
+        };
+        let stored = serde_json::to_value(&a).expect("json");
+        assert_eq!(
+            stored,
+            serde_json::json!({ "selectors": [
+                { "kind": "all" },
+                { "kind": "zone", "id": "centro" },
+                { "kind": "group", "id": "scuole" }
+            ] })
+        );
+        assert_eq!(serde_json::from_value::<Audience>(stored).expect("read"), a);
     }
 
     #[test]

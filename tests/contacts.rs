@@ -10,32 +10,8 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::Project;
+use common::{METEO, OUTBOX_CHANNELS, Project};
 use serde_json::json;
-
-const OUTBOX_CHANNELS: &str = r#"
-[channels.telegram]
-transport = "outbox"
-[channels.sms]
-transport = "outbox"
-max_segments = 3
-[channels.email]
-transport = "outbox"
-from = "Protezione Civile <pc@comune.example.it>"
-unsubscribe_url = "https://comune.example.it/cancellami?t={token}"
-[channels.banner]
-transport = "outbox"
-"#;
-
-const METEO: [&str; 7] = [
-    "allerta-meteo",
-    "--var",
-    "livello=arancione",
-    "--var",
-    "rischio=idraulico",
-    "--var",
-    "dalle=ore 14 di oggi",
-];
 
 fn send(p: &Project, extra: &[&str]) -> (i32, serde_json::Value, String) {
     let mut args = vec!["send"];

@@ -3,31 +3,7 @@
 
 mod common;
 
-use common::{Project, synthetic_rows};
-
-const OUTBOX_CHANNELS: &str = r#"
-[channels.telegram]
-transport = "outbox"
-[channels.sms]
-transport = "outbox"
-max_segments = 3
-[channels.email]
-transport = "outbox"
-from = "Protezione Civile <pc@comune.example.it>"
-unsubscribe_url = "https://comune.example.it/cancellami?t={token}"
-[channels.banner]
-transport = "outbox"
-"#;
-
-const METEO: [&str; 7] = [
-    "allerta-meteo",
-    "--var",
-    "livello=arancione",
-    "--var",
-    "rischio=idraulico",
-    "--var",
-    "dalle=ore 14 di oggi",
-];
+use common::{METEO, OUTBOX_CHANNELS, Project, synthetic_rows};
 
 fn project_with_citizens() -> Project {
     let p = Project::new(OUTBOX_CHANNELS);

@@ -10,7 +10,7 @@ mod kannel;
 
 use std::process::Command;
 
-use common::{Project, synthetic_rows};
+use common::{Project, send_meteo_all, synthetic_rows};
 use kannel::{Kannel, Route};
 
 #[test]
@@ -46,18 +46,7 @@ fn the_plan_is_fsynced_before_the_first_connection_to_the_gateway() {
         .arg(&binary)
         .arg("--config")
         .arg(p.path("allerta.toml"))
-        .args([
-            "send",
-            "allerta-meteo",
-            "--var",
-            "livello=rosso",
-            "--var",
-            "rischio=idraulico",
-            "--var",
-            "dalle=ora",
-            "--all",
-            "--yes",
-        ])
+        .args(send_meteo_all(&[]))
         .current_dir(p.dir.path())
         .output()
         .expect("strace");

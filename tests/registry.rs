@@ -5,20 +5,7 @@
 
 mod common;
 
-use common::{Project, synthetic_rows};
-
-const METEO: [&str; 10] = [
-    "send",
-    "allerta-meteo",
-    "--var",
-    "livello=rosso",
-    "--var",
-    "rischio=idraulico",
-    "--var",
-    "dalle=ora",
-    "--all",
-    "--yes",
-];
+use common::{Project, send_meteo_all, synthetic_rows};
 
 fn project() -> Project {
     let p = Project::new("[channels.sms]\ntransport = \"outbox\"\nmax_segments = 3\n");
@@ -38,7 +25,7 @@ fn last_alert_sms(p: &Project) -> Vec<String> {
 }
 
 fn send(p: &Project) -> (i32, String) {
-    let (code, _, err) = p.run(&METEO);
+    let (code, _, err) = p.run(&send_meteo_all(&[]));
     (code, err)
 }
 
@@ -86,9 +73,7 @@ fn a_changed_file_is_validated_again_before_anything_is_sent() {
     assert_eq!(p.outbox("sms").len(), before);
 
     // --skip-invalid sends to the valid rows and records the skipped one.
-    let mut args = METEO.to_vec();
-    args.push("--skip-invalid");
-    let (code, doc, err) = p.json(&args);
+    let (code, doc, err) = p.json(&send_meteo_all(&["--skip-invalid"]));
     assert_eq!(code, 0, "{err}");
     let skipped = doc["alert"]["skipped_rows"]
         .as_array()

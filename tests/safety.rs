@@ -6,20 +6,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Project, synthetic_rows};
-
-const CHANNELS: &str = r#"
-[channels.telegram]
-transport = "outbox"
-[channels.sms]
-transport = "outbox"
-max_segments = 3
-[channels.email]
-transport = "outbox"
-from = "Protezione Civile <pc@comune.example.it>"
-[channels.banner]
-transport = "outbox"
-"#;
+use common::{OUTBOX_CHANNELS, Project, send_meteo_all, synthetic_rows};
 
 const EVACUAZIONE: [&str; 7] = [
     "evacuazione",
@@ -33,7 +20,7 @@ const EVACUAZIONE: [&str; 7] = [
 
 /// Two citizens and one member of the drill group.
 fn project() -> Project {
-    let p = Project::new(CHANNELS);
+    let p = Project::new(OUTBOX_CHANNELS);
     p.contacts(
         "cittadini.csv",
         &[
@@ -196,26 +183,11 @@ fn sms_to(p: &Project) -> Vec<String> {
         .collect()
 }
 
-const METEO_SMS: [&str; 11] = [
-    "send",
-    "allerta-meteo",
-    "--var",
-    "livello=rosso",
-    "--var",
-    "rischio=idraulico",
-    "--var",
-    "dalle=ora",
-    "--all",
-    "--channel",
-    "sms",
-];
-
 /// A real alert to `n` citizens on the slow SMS outbox, running, with at
 /// least `after` messages out.
 fn running_send(n: usize, after: usize, extra: &[&str]) -> (Project, std::process::Child) {
     let p = slow_project(n);
-    let mut a = METEO_SMS.to_vec();
-    a.push("--yes");
+    let mut a = send_meteo_all(&["--channel", "sms"]);
     a.extend_from_slice(extra);
     let child = spawn(&p, &a);
     wait_for_sms(&p, after);
@@ -304,8 +276,7 @@ fn a_key_used_by_a_drill_never_stands_for_a_real_alert_or_the_reverse() {
 fn the_same_key_during_a_live_send_is_refused_without_touching_its_deliveries() {
     let n = 400;
     let p = slow_project(n);
-    let mut a = METEO_SMS.to_vec();
-    a.extend(["--yes", "--key", "piena"]);
+    let a = send_meteo_all(&["--channel", "sms", "--key", "piena"]);
     let first = spawn(&p, &a);
     wait_for_sms(&p, 20);
     let (code, _, err) = p.run(&a);
@@ -325,20 +296,17 @@ fn the_same_key_during_a_live_send_is_refused_without_touching_its_deliveries() 
 }
 
 fn meteo_all(p: &Project) -> String {
-    let (code, doc, err) = p.json(&[
-        "send",
-        "allerta-meteo",
-        "--var",
-        "livello=rosso",
-        "--var",
-        "rischio=idraulico",
-        "--var",
-        "dalle=ora",
-        "--all",
-        "--yes",
-    ]);
+    let (code, doc, err) = p.json(&send_meteo_all(&[]));
     assert_eq!(code, 0, "{err}");
     doc["alert"]["id"].as_str().expect("id").to_owned()
+}
+
+/// `update ID` to an orange alert, confirmed: (exit code, stdout, stderr).
+fn update_to_orange(p: &Project, id: &str) -> (i32, String, String) {
+    let mut args = vec!["update", id];
+    args.extend_from_slice(&common::METEO);
+    args.push("--yes");
+    p.run(&args)
 }
 
 #[test]
@@ -347,18 +315,7 @@ fn cancelled_and_superseded_alerts_stay_dead() {
     let original = meteo_all(&p);
     // Pretend deliveries failed, so `retry` would have something to send.
     p.sql("UPDATE deliveries SET state = 'failed' WHERE channel = 'sms' RETURNING id");
-    let (code, _, err) = p.run(&[
-        "update",
-        &original,
-        "allerta-meteo",
-        "--var",
-        "livello=arancione",
-        "--var",
-        "rischio=idraulico",
-        "--var",
-        "dalle=ora",
-        "--yes",
-    ]);
+    let (code, _, err) = update_to_orange(&p, &original);
     assert!(code == 0 || code == 3, "{err}");
     let update = p
         .sql("SELECT id FROM alerts WHERE msg_type = 'Update'")
@@ -394,18 +351,7 @@ fn cancelled_and_superseded_alerts_stay_dead() {
 fn cancel_by_any_id_of_the_thread_references_every_message() {
     let p = project();
     let original = meteo_all(&p);
-    let (code, _, err) = p.run(&[
-        "update",
-        &original,
-        "allerta-meteo",
-        "--var",
-        "livello=arancione",
-        "--var",
-        "rischio=idraulico",
-        "--var",
-        "dalle=ora",
-        "--yes",
-    ]);
+    let (code, _, err) = update_to_orange(&p, &original);
     assert_eq!(code, 0, "{err}");
     let update = p
         .sql("SELECT id FROM alerts WHERE msg_type = 'Update'")
@@ -485,6 +431,7 @@ fn as_user(p: &Project, uid: &str, args: &[&str]) -> (i32, String, String) {
 
 const DAEMON: &str = "1";
 const BIN: &str = "2";
+const SYS: &str = "3";
 const NOBODY: &str = "65534";
 
 #[test]
@@ -539,6 +486,18 @@ fn a_rejected_or_timed_out_alert_is_never_sent() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("rejected"), "{err}");
 
+    // Someone who is not an approver may withdraw their own alert, and only
+    // their own.
+    assert_eq!(as_user(&p, NOBODY, &send).0, 0);
+    let own = p
+        .sql("SELECT id FROM alerts ORDER BY rowid DESC LIMIT 1")
+        .remove(0);
+    let (code, _, err) = as_user(&p, SYS, &["reject", &own]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not an approver"), "{err}");
+    let (code, _, err) = as_user(&p, NOBODY, &["reject", &own]);
+    assert_eq!(code, 0, "{err}");
+
     // A short timeout, then the timer's resume ends it.
     let config = std::fs::read_to_string(p.path("allerta.toml"))
         .unwrap()
@@ -549,7 +508,7 @@ fn a_rejected_or_timed_out_alert_is_never_sent() {
     assert_eq!(as_user(&p, DAEMON, &["resume"]).0, 0);
     assert_eq!(
         p.sql("SELECT state FROM alerts ORDER BY rowid"),
-        ["rejected", "rejected"]
+        ["rejected", "rejected", "rejected"]
     );
     assert!(all_outbox(&p).is_empty(), "nothing was ever sent");
     let skipped = p.sql("SELECT COUNT(*) FROM deliveries WHERE state != 'skipped'");

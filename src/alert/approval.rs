@@ -30,7 +30,15 @@ pub fn expire(s: &Session<'_>, ledger: &mut Ledger) -> Result<Vec<String>, Error
     Ok(ended)
 }
 
-fn awaiting(s: &Session<'_>, ledger: &mut Ledger, id: &str, verb: &str) -> Result<AlertRow, Error> {
+/// The alert `id` if it waits for approval and this OS user may decide on
+/// it: an approver, or (`creator_may`, to withdraw it) its creator.
+fn awaiting(
+    s: &Session<'_>,
+    ledger: &mut Ledger,
+    id: &str,
+    verb: &str,
+    creator_may: bool,
+) -> Result<AlertRow, Error> {
     let Some(rule) = &s.config.approval else {
         return Err(Error::Input(format!(
             "there is no two-person rule here ([approval] is not configured): nothing to {verb}"
@@ -55,7 +63,8 @@ fn awaiting(s: &Session<'_>, ledger: &mut Ledger, id: &str, verb: &str) -> Resul
             )));
         }
     }
-    if !rule.approvers.iter().any(|a| a == &s.identity) {
+    let creator = creator_may && row.creator == s.identity;
+    if !creator && !rule.approvers.iter().any(|a| a == &s.identity) {
         return Err(Error::Input(format!(
             "`{}` is not an approver ([approval] approvers = {:?})",
             s.identity, rule.approvers
@@ -67,7 +76,7 @@ fn awaiting(s: &Session<'_>, ledger: &mut Ledger, id: &str, verb: &str) -> Resul
 /// `allerta approve ID`: by another approver; confirms, then sends.
 pub async fn approve(s: &Session<'_>, id: &str) -> Result<Ledger, Error> {
     let mut ledger = Ledger::open(&s.config.general.database)?;
-    let row = awaiting(s, &mut ledger, id, "approve")?;
+    let row = awaiting(s, &mut ledger, id, "approve", false)?;
     if row.creator == s.identity {
         return Err(Error::Input(format!(
             "alert {id} was created by `{}`: a second approver must approve it, not its creator",
@@ -75,7 +84,7 @@ pub async fn approve(s: &Session<'_>, id: &str) -> Result<Ledger, Error> {
         )));
     }
     run::check_transports(s.config, &row)?;
-    let outside = ledger.outside_drill(id, &["pending"])?;
+    let outside = ledger.outside_drill(id, &[crate::ledger::DeliveryState::Pending])?;
     if outside > 0 {
         s.consent.obtain(&approve_screen(&ledger, &row, outside)?)?;
     }
@@ -99,16 +108,8 @@ pub async fn approve(s: &Session<'_>, id: &str) -> Result<Ledger, Error> {
 /// `allerta reject ID`: by an approver or the creator; nothing is sent.
 pub fn reject(s: &Session<'_>, id: &str) -> Result<(), Error> {
     let mut ledger = Ledger::open(&s.config.general.database)?;
-    let row = match awaiting(s, &mut ledger, id, "reject") {
-        Err(Error::Input(m)) if m.contains("is not an approver") => {
-            let row = ledger.alert(Some(id))?;
-            if row.creator != s.identity {
-                return Err(Error::Input(m));
-            }
-            row // the creator may withdraw their own alert
-        }
-        other => other?,
-    };
+    // The creator may withdraw their own alert.
+    let row = awaiting(s, &mut ledger, id, "reject", true)?;
     let reason = format!("rejected by {}: never sent", s.identity);
     if !ledger.decide_approval(id, &s.identity, false, &reason)? {
         return Err(Error::Input(format!(
@@ -133,7 +134,10 @@ fn approve_screen(ledger: &Ledger, row: &AlertRow, outside: u64) -> Result<Scree
     let mut lines = vec![
         format!("{} — \"{}\"", row.template, row.headline),
         format!("created by {} at {}", row.creator, row.created_at),
-        format!("audience: {}", row.audience_description()),
+        format!(
+            "audience: {}",
+            super::send::stored_audience(&row.audience).describe()
+        ),
     ];
     for (channel, c) in ledger.counts(&row.id)? {
         lines.push(format!("  {channel:<9} {} recipient(s)", c.pending));

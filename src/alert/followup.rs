@@ -118,10 +118,7 @@ pub async fn update(s: &Session<'_>, req: &UpdateRequest) -> Result<(String, Led
         req.expires.as_deref(),
     )?;
     run::build_channels(config, &prepared.channels)?;
-    let outside = ledger.outside_drill(
-        &target.id,
-        &["pending", "sending", "sent", "delivered", "failed"],
-    )?;
+    let outside = ledger.outside_drill(&target.id, FollowUp::Update.states())?;
     if outside > 0 {
         let reach = Reach::from_counts(counts.clone(), outside);
         s.consent.obtain(&send_screen(s, &prepared, &reach))?;

@@ -11,7 +11,7 @@ use super::run::{self, Lease};
 use super::{Session, approval};
 use crate::domain::{CapStatus, ChannelId};
 use crate::error::Error;
-use crate::ledger::{AlertRow, AlertState, Ledger};
+use crate::ledger::{AlertRow, AlertState, DeliveryState, Ledger};
 
 /// What the timer's `resume` did with one alert.
 pub enum Resumed {
@@ -33,26 +33,21 @@ pub enum Resumed {
 pub async fn resume_all(s: &Session<'_>) -> Result<(Ledger, Vec<Resumed>), Error> {
     let mut ledger = Ledger::open(&s.config.general.database)?;
     approval::expire(s, &mut ledger)?;
-    let owner = crate::ledger::lease_owner();
     let mut results = Vec::new();
     for id in ledger.unfinished_alerts()? {
-        if let Some(holder) = ledger.lease_holder(&id, &owner)? {
-            results.push(Resumed::Busy { id, holder });
-            continue;
-        }
-        let row = ledger.alert(Some(&id))?;
-        if let Err(error) = run::check_transports(s.config, &row) {
-            results.push(Resumed::Failed { id, error });
-            continue;
-        }
-        let lease = match Lease::take(&ledger, &id) {
-            Ok(l) => l,
-            Err(_) => {
-                let holder = ledger.lease_holder(&id, &owner)?.unwrap_or_default();
+        let lease = match Lease::try_take(&ledger, &id)? {
+            Ok(lease) => lease,
+            Err(holder) => {
                 results.push(Resumed::Busy { id, holder });
                 continue;
             }
         };
+        let row = ledger.alert(Some(&id))?;
+        if let Err(error) = run::check_transports(s.config, &row) {
+            lease.release(&ledger)?;
+            results.push(Resumed::Failed { id, error });
+            continue;
+        }
         ledger.audit(s.actor, "resume", Some(&id), &json!({ "timer": true }))?;
         s.notify.note(&format!("resuming alert {id}"));
         ledger = run::deliver(s, ledger, lease).await?;
@@ -114,7 +109,8 @@ pub async fn resume_one(s: &Session<'_>, mut ledger: Ledger, id: &str) -> Result
     run::check_transports(s.config, &row)?;
     let lease = Lease::take(&ledger, id)?;
     let asked = (|| -> Result<(), Error> {
-        let outside = ledger.outside_drill(id, &["pending", "sending"])?;
+        let outside =
+            ledger.outside_drill(id, &[DeliveryState::Pending, DeliveryState::Sending])?;
         if state == AlertState::Paused || outside > 0 {
             s.consent
                 .obtain(&resume_screen(&ledger, &row, state, outside)?)?;
@@ -181,7 +177,7 @@ pub async fn retry(
     // The lease first: nothing of the alert changes state before it is ours.
     let lease = Lease::take(&ledger, id)?;
     let prepared = (|| -> Result<(), Error> {
-        let failed = ledger.outside_drill(id, &["failed"])?;
+        let failed = ledger.outside_drill(id, &[DeliveryState::Failed])?;
         if failed > 0 {
             let status: CapStatus = row.status.parse().map_err(Error::Runtime)?;
             let screen = Screen {

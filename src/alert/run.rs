@@ -54,14 +54,19 @@ pub struct Lease {
 impl Lease {
     /// Takes the lease atomically, or says who holds it (exit 1).
     pub fn take(ledger: &Ledger, alert_id: &str) -> Result<Self, Error> {
+        Self::try_take(ledger, alert_id)?.map_err(|holder| Error::Runtime(busy(alert_id, &holder)))
+    }
+
+    /// Takes the lease atomically, or gives the live holder's `host:pid`.
+    pub fn try_take(ledger: &Ledger, alert_id: &str) -> Result<Result<Self, String>, Error> {
         let owner = ledger::lease_owner();
-        match ledger.acquire_lease(alert_id, &owner, LEASE_TTL)? {
+        Ok(match ledger.acquire_lease(alert_id, &owner, LEASE_TTL)? {
             None => Ok(Self {
                 alert_id: alert_id.to_owned(),
                 owner,
             }),
-            Some(holder) => Err(Error::Runtime(busy(alert_id, &holder))),
-        }
+            Some(holder) => Err(holder),
+        })
     }
 
     pub fn release(self, ledger: &Ledger) -> Result<(), Error> {

@@ -76,7 +76,7 @@ pub async fn send(s: &Session<'_>, req: &SendRequest) -> Result<Sent, Error> {
                     row.status,
                     row.msg_type,
                     row.template,
-                    row.audience_description()
+                    stored_audience(&row.audience).describe()
                 )));
             }
             s.notify.note(&format!(
@@ -188,26 +188,8 @@ pub fn send_screen(s: &Session<'_>, p: &Prepared, reach: &Reach) -> Screen {
     }
 }
 
-/// An audience as stored with an alert (for the CAP `<area>` of follow-ups).
+/// An audience as stored with an alert (for the CAP `<area>` of
+/// follow-ups and for what the officer is shown).
 pub fn stored_audience(value: &serde_json::Value) -> Audience {
-    use crate::audience::Selector;
-    use crate::domain::ZoneId;
-    let selectors = value
-        .get("selectors")
-        .and_then(|s| s.as_array())
-        .map(|list| {
-            list.iter()
-                .filter_map(|s| {
-                    let id = s.get("id").and_then(|v| v.as_str());
-                    match (s.get("kind").and_then(|v| v.as_str()), id) {
-                        (Some("all"), _) => Some(Selector::All),
-                        (Some("zone"), Some(z)) => Some(Selector::Zone(ZoneId::declared(z))),
-                        (Some("group"), Some(g)) => Some(Selector::Group(g.to_owned())),
-                        _ => None,
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Audience { selectors }
+    serde_json::from_value(value.clone()).unwrap_or_default()
 }

@@ -284,16 +284,16 @@ impl Ledger {
 
     /// Deliveries in the given states whose recipient is outside the drill
     /// audience: the ones that make an action need confirmation.
-    pub fn outside_drill(&self, alert_id: &str, states: &[&str]) -> Result<u64, LedgerError> {
-        let list = states
-            .iter()
-            .map(|s| format!("'{}'", s.replace('\'', "")))
-            .collect::<Vec<_>>()
-            .join(", ");
+    pub fn outside_drill(
+        &self,
+        alert_id: &str,
+        states: &[super::DeliveryState],
+    ) -> Result<u64, LedgerError> {
         Ok(self.conn.query_row(
             &format!(
                 "SELECT COUNT(*) FROM deliveries
-                 WHERE alert_id = ?1 AND outside_drill = 1 AND state IN ({list})"
+                 WHERE alert_id = ?1 AND outside_drill = 1 AND state IN {}",
+                super::DeliveryState::sql_list(states)
             ),
             [alert_id],
             |r| r.get::<_, i64>(0),

@@ -110,15 +110,23 @@ impl Ledger {
     /// Chains rows written before the audit trail had hashes (migration 2),
     /// in id order. Runs at open; a no-op once every row has its hash.
     pub(super) fn chain_legacy_audit_rows(&mut self) -> Result<(), LedgerError> {
+        // Every open asks, so ask with a read: no write lock (a live send's
+        // writer holds it often) unless there is something to chain.
+        let unchained = |conn: &rusqlite::Connection| -> Result<bool, LedgerError> {
+            Ok(conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM audit WHERE hash IS NULL)",
+                [],
+                |r| r.get(0),
+            )?)
+        };
+        if !unchained(&self.conn)? {
+            return Ok(());
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let unchained: i64 =
-            tx.query_row("SELECT COUNT(*) FROM audit WHERE hash IS NULL", [], |r| {
-                r.get(0)
-            })?;
-        if unchained == 0 {
-            return Ok(());
+        if !unchained(&tx)? {
+            return Ok(()); // another process chained them meanwhile
         }
         let rows = {
             let mut stmt = tx.prepare(

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Ledger, LedgerError, Planner, now_ms};
+use super::{DeliveryState, Ledger, LedgerError, Planner, now_ms};
 use crate::domain::ChannelId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,11 +23,17 @@ pub enum FollowUp {
 }
 
 impl FollowUp {
-    fn states(self) -> &'static str {
+    /// The original's deliveries a follow-up goes to.
+    pub fn states(self) -> &'static [DeliveryState] {
+        use DeliveryState as S;
         match self {
-            Self::Update => "('pending', 'sending', 'sent', 'delivered', 'failed')",
-            Self::Cancel => "('sending', 'sent', 'delivered')",
+            Self::Update => &[S::Pending, S::Sending, S::Sent, S::Delivered, S::Failed],
+            Self::Cancel => &[S::Sending, S::Sent, S::Delivered],
         }
+    }
+
+    fn sql(self) -> String {
+        DeliveryState::sql_list(self.states())
     }
 }
 
@@ -41,7 +47,7 @@ impl Ledger {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT channel, COUNT(*) FROM deliveries
              WHERE alert_id = ?1 AND state IN {} GROUP BY channel",
-            kind.states()
+            kind.sql()
         ))?;
         let mut out = BTreeMap::new();
         for row in stmt.query_map([original], |r| {
@@ -119,7 +125,7 @@ fn copy_deliveries(
          FROM deliveries WHERE alert_id = ?2 AND channel = ?3 AND state IN {}
          ORDER BY id
          ON CONFLICT (alert_id, channel, address) DO NOTHING",
-        kind.states()
+        kind.sql()
     ))?;
     for channel in channels {
         total += stmt.execute(params![to, original, channel.as_str(), now_ms()])?;
@@ -203,7 +209,7 @@ impl Ledger {
              FROM deliveries
              WHERE alert_id IN (SELECT value FROM json_each(?1)) AND state IN {}
              GROUP BY channel",
-            FollowUp::Cancel.states()
+            FollowUp::Cancel.sql()
         ))?;
         let mut out = BTreeMap::new();
         let mut outside = 0;

@@ -40,26 +40,6 @@ pub struct AlertRow {
 }
 
 impl AlertRow {
-    /// `zone:centro, group:scuole` from the stored audience.
-    pub fn audience_description(&self) -> String {
-        self.audience
-            .get("selectors")
-            .and_then(|s| s.as_array())
-            .map(|list| {
-                list.iter()
-                    .map(|s| {
-                        let kind = s.get("kind").and_then(|v| v.as_str()).unwrap_or("?");
-                        match s.get("id").and_then(|v| v.as_str()) {
-                            Some(id) => format!("{kind}:{id}"),
-                            None => kind.to_owned(),
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default()
-    }
-
     pub fn state(&self) -> Result<super::AlertState, LedgerError> {
         self.state.parse()
     }

@@ -38,6 +38,13 @@ impl DeliveryState {
         }
     }
 
+    /// `('pending', 'sending')`: a list for SQL's `IN`, from the typed
+    /// words only (nothing typed by a user goes into it).
+    pub fn sql_list(states: &[Self]) -> String {
+        let words: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        format!("({})", words.join(", "))
+    }
+
     /// Not final yet: the engine still has work to do.
     pub fn is_unsettled(self) -> bool {
         matches!(self, Self::Pending | Self::Sending)

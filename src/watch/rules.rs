@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 
 use super::config::Rule;
 use super::level::Level;
@@ -78,36 +78,8 @@ pub fn fill(value: &str, level: Level, risk: &str, day: &str) -> Result<String, 
 
 /// `2026-12-02` → `mercoledì 2 dicembre`: how the day is said to citizens.
 pub fn italian_day(iso: &str) -> String {
-    const DAYS: [&str; 7] = [
-        "lunedì",
-        "martedì",
-        "mercoledì",
-        "giovedì",
-        "venerdì",
-        "sabato",
-        "domenica",
-    ];
-    const MONTHS: [&str; 12] = [
-        "gennaio",
-        "febbraio",
-        "marzo",
-        "aprile",
-        "maggio",
-        "giugno",
-        "luglio",
-        "agosto",
-        "settembre",
-        "ottobre",
-        "novembre",
-        "dicembre",
-    ];
     match NaiveDate::parse_from_str(iso, "%Y-%m-%d") {
-        Ok(d) => format!(
-            "{} {} {}",
-            DAYS[d.weekday().num_days_from_monday() as usize],
-            d.day(),
-            MONTHS[d.month0() as usize]
-        ),
+        Ok(d) => crate::web::italian_date(&d),
         Err(_) => iso.to_owned(),
     }
 }

@@ -118,14 +118,22 @@ const MONTHS: [&str; 12] = [
     "dicembre",
 ];
 
+/// "giovedì 27 novembre": a day as it is said to citizens.
+pub(crate) fn italian_date(d: &impl Datelike) -> String {
+    format!(
+        "{} {} {}",
+        WEEKDAYS[d.weekday().num_days_from_monday() as usize],
+        d.day(),
+        MONTHS[d.month0() as usize]
+    )
+}
+
 /// "giovedì 27 novembre, ore 11:00" in the comune's time zone.
 fn italian_time(site: &Site, t: DateTime<Utc>) -> String {
     let l = t.with_timezone(&site.timezone);
     format!(
-        "{} {} {}, ore {:02}:{:02}",
-        WEEKDAYS[l.weekday().num_days_from_monday() as usize],
-        l.day(),
-        MONTHS[l.month0() as usize],
+        "{}, ore {:02}:{:02}",
+        italian_date(&l),
         l.hour(),
         l.minute()
     )

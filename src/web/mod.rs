@@ -16,6 +16,7 @@
 
 mod atom;
 mod banner;
+pub(crate) use banner::italian_date;
 mod cap;
 
 use std::collections::{BTreeMap, HashMap};

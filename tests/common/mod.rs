@@ -15,6 +15,50 @@ name = "Montelupo centro"
 name = "Fibbiana"
 "#;
 
+/// Every channel on the outbox transport.
+pub const OUTBOX_CHANNELS: &str = r#"
+[channels.telegram]
+transport = "outbox"
+[channels.sms]
+transport = "outbox"
+max_segments = 3
+[channels.email]
+transport = "outbox"
+from = "Protezione Civile <pc@comune.example.it>"
+unsubscribe_url = "https://comune.example.it/cancellami?t={token}"
+[channels.banner]
+transport = "outbox"
+"#;
+
+/// `allerta-meteo` with every required variable (orange).
+pub const METEO: [&str; 7] = [
+    "allerta-meteo",
+    "--var",
+    "livello=arancione",
+    "--var",
+    "rischio=idraulico",
+    "--var",
+    "dalle=ore 14 di oggi",
+];
+
+/// `send allerta-meteo` (red) to everyone, confirmed: `extra` goes after.
+pub fn send_meteo_all<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "send",
+        "allerta-meteo",
+        "--var",
+        "livello=rosso",
+        "--var",
+        "rischio=idraulico",
+        "--var",
+        "dalle=ora",
+        "--all",
+        "--yes",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// A project directory with its own config and data.
 pub struct Project {
     pub dir: tempfile::TempDir,
