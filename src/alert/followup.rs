@@ -74,8 +74,13 @@ fn status_of(row: &AlertRow) -> Result<CapStatus, Error> {
 /// Opens the ledger and the thread `id` belongs to, telling the officer
 /// when the message acted on is not the one they named.
 fn open_thread(s: &Session<'_>, id: &str, verb: &str) -> Result<(Ledger, Thread), Error> {
-    let ledger = Ledger::open(&s.config.general.database)?;
+    let mut ledger = Ledger::open(&s.config.general.database)?;
     let thread = thread_of(&ledger, id, verb)?;
+    // A follow-up reaches (and counts) everyone its thread is for: what a
+    // sender has not planned yet is planned now.
+    for member in &thread.ids {
+        ledger.finish_planning(member)?;
+    }
     if thread.latest.id != id {
         let acting = match verb {
             "cancel" => "cancelling the whole thread".to_owned(),

@@ -100,8 +100,8 @@ pub fn new_alert(
 
 /// The plan's pass, inside its transaction: one delivery per
 /// (channel, address). The contacts come from the registry (`registry::
-/// ensure` ran just before, so it holds exactly the files as they are), in
-/// one statement. Invalid contact rows roll the whole plan back (exit 2,
+/// ensure` ran just before, so it holds exactly the files as they are):
+/// its first chunk now, the rest while the first messages go out. Invalid contact rows roll the whole plan back (exit 2,
 /// nothing sent) unless `skip_invalid`, which records them.
 pub fn fill(
     config: &Config,
@@ -119,15 +119,20 @@ pub fn fill(
         }
         planner.skipped_rows.extend(problems.iter().cloned());
     }
+    let audience = super::registry::filter(&p.audience);
     planner.add_from_registry(
         &p.channels,
-        &super::registry::filter(&p.audience),
+        &audience,
         &super::registry::filter(drill),
         default_lang,
     )?;
     if p.channels.contains(&ChannelId::Telegram) {
         for sub in planner.active_subscribers()? {
-            if p.audience.matches(&sub.zones, &[]) {
+            // A contact giving the same chat id keeps it, even when its
+            // chunk is planned later.
+            if p.audience.matches(&sub.zones, &[])
+                && !planner.registry_gives(ChannelId::Telegram, &sub.chat, &audience)?
+            {
                 let outside = !drill.matches(&sub.zones, &[]);
                 planner.add(
                     ChannelId::Telegram,

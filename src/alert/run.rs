@@ -253,6 +253,10 @@ async fn next_signal() -> Signal {
     }
 }
 
+/// The alert's context and the channels with something left to send. While
+/// part of its plan is pending (the engine's writer plans it during the
+/// run), every channel it was planned on gets a lane: a later chunk may
+/// bring its first rows.
 fn before_run(
     s: &Session<'_>,
     ledger: &Ledger,
@@ -266,11 +270,19 @@ fn before_run(
             "{reset} deliveries with unknown outcome (interrupted earlier) will be re-sent"
         ));
     }
+    let planning = ledger.planning_pending(alert_id)?;
     let counts = ledger.counts(alert_id)?;
-    let ids: Vec<ChannelId> = counts
-        .iter()
-        .filter(|(_, c)| c.unsettled() > 0)
-        .filter_map(|(ch, _)| ch.parse().ok())
-        .collect();
+    let ids: Vec<ChannelId> = if planning {
+        row.channels
+            .iter()
+            .filter_map(|ch| ch.parse().ok())
+            .collect()
+    } else {
+        counts
+            .iter()
+            .filter(|(_, c)| c.unsettled() > 0)
+            .filter_map(|(ch, _)| ch.parse().ok())
+            .collect()
+    };
     Ok((context, build_channels(s.config, &ids)?))
 }

@@ -138,6 +138,8 @@ pub async fn send(s: &Session<'_>, req: &SendRequest) -> Result<Sent, Error> {
                  "identity": s.identity, "state": state.as_str() }),
     )?;
     if needs_approval {
+        // The approver is shown every recipient: plan them all now.
+        ledger.finish_planning(id.as_str())?;
         return Ok(Sent::AwaitingApproval { id: id.to_string() });
     }
     s.notify.note(&format!(

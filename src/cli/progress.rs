@@ -47,7 +47,13 @@ impl Progress for Bars {
 
     fn step(&self, channel: ChannelId, step: Step) {
         self.with(channel, |bar| match step {
-            Step::Sent | Step::Failed => bar.inc(1),
+            Step::Sent | Step::Failed => {
+                // A pending plan adds rows after the bar was sized.
+                if bar.length().is_some_and(|len| bar.position() >= len) {
+                    bar.inc_length(1);
+                }
+                bar.inc(1);
+            }
             Step::Retrying => {}
         });
     }

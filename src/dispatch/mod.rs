@@ -154,6 +154,9 @@ impl LaneState {
 /// Longest idle wait before re-checking the ledger (retries due, shutdown).
 const MAX_IDLE: Duration = Duration::from_secs(5);
 
+/// How often an idle lane looks for rows a pending plan has added.
+const PLANNING_POLL: Duration = Duration::from_millis(20);
+
 impl<Q: Queue> Lane<Q> {
     #[tracing::instrument(skip_all, fields(alert_id = %self.alert.id, channel = %self.channel.id()))]
     async fn run(self) -> (ChannelId, Result<LaneEnd, EngineError>) {
@@ -182,9 +185,9 @@ impl<Q: Queue> Lane<Q> {
 
     async fn start(&self) -> Result<LaneState, EngineError> {
         let concurrency = self.channel.concurrency().max(1);
-        let (unsettled, _) = self.writer.unsettled(self.channel.id()).await?;
+        let backlog = self.writer.unsettled(self.channel.id()).await?;
         self.progress
-            .lane_started(self.channel.id(), unsettled, &self.channel.describe());
+            .lane_started(self.channel.id(), backlog.left, &self.channel.describe());
         Ok(LaneState {
             concurrency,
             permits: Arc::new(Semaphore::new(concurrency)),
@@ -292,14 +295,21 @@ impl<Q: Queue> Lane<Q> {
             return Ok(Turn::Waited);
         }
         self.writer.flush().await?;
-        let (left, next_due) = self.writer.unsettled(channel_id).await?;
-        if left == 0 {
+        let backlog = self.writer.unsettled(channel_id).await?;
+        if backlog.left == 0 && !backlog.planning {
             return Ok(Turn::End(LaneEnd::Settled));
         }
-        let wait = next_due
+        let due = backlog
+            .next_due
             .map(|due| Duration::from_millis((due - now_ms()).max(10) as u64))
-            .unwrap_or(MAX_IDLE)
-            .min(MAX_IDLE);
+            .unwrap_or(MAX_IDLE);
+        // While the alert is being planned, the next chunk may bring rows
+        // for this channel at any moment.
+        let wait = if backlog.planning {
+            due.min(PLANNING_POLL)
+        } else {
+            due.min(MAX_IDLE)
+        };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = self.shutdown.cancelled() => {}

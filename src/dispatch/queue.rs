@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use crate::domain::ChannelId;
-use crate::ledger::{Claimed, Halt, Record};
+use crate::ledger::{Backlog, Claimed, Halt, Record};
 
 /// Why the engine could not go on (distinct from a delivery failing, which
 /// is an outcome, and from a channel stopping, which is a lane's end).
@@ -35,11 +35,12 @@ pub trait Queue: Clone + Send + Sync + 'static {
     /// A subscriber who blocked the bot is deactivated.
     fn deactivate_subscriber(&self, recipient: String);
 
-    /// Deliveries of `channel` not final yet, and when the next is due (ms).
+    /// Deliveries of `channel` not final yet, when the next is due, and
+    /// whether the alert is still being planned.
     fn unsettled(
         &self,
         channel: ChannelId,
-    ) -> impl Future<Output = Result<(u64, Option<i64>), EngineError>> + Send;
+    ) -> impl Future<Output = Result<Backlog, EngineError>> + Send;
 
     /// Waits until every recorded outcome is committed.
     fn flush(&self) -> impl Future<Output = Result<(), EngineError>> + Send;

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::channel::{Accepted, SendFuture};
 use crate::domain::{CapStatus, MsgType};
-use crate::ledger::{AlertState, Halt};
+use crate::ledger::{AlertState, Backlog, Halt};
 use crate::template::{CapMeta, ChannelText, Rendered};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,8 @@ struct Row {
 struct Inner {
     rows: Vec<Row>,
     halt: Option<Halt>,
+    /// A plan still pending: more rows may be added.
+    planning: bool,
 }
 
 /// An in-memory queue with the ledger's semantics.
@@ -43,22 +45,29 @@ struct FakeQueue(Arc<Mutex<Inner>>);
 impl FakeQueue {
     fn with(n: usize) -> Self {
         let q = Self::default();
-        let now = Instant::now();
-        q.0.lock().unwrap().rows = (1..=n as i64)
-            .map(|id| Row {
-                claimed: Claimed {
-                    id,
-                    address: format!("+39333{id:07}"),
-                    recipient: Some(format!("c{id}")),
-                    language: "it".into(),
-                    attempts: 0,
-                    token: "t".into(),
-                },
-                state: State::Pending,
-                due: now,
-            })
-            .collect();
+        q.add(1..=n as i64);
         q
+    }
+
+    /// Plans more rows (a later chunk of a pending plan).
+    fn add(&self, ids: std::ops::RangeInclusive<i64>) {
+        let now = Instant::now();
+        self.0.lock().unwrap().rows.extend(ids.map(|id| Row {
+            claimed: Claimed {
+                id,
+                address: format!("+39333{id:07}"),
+                recipient: Some(format!("c{id}")),
+                language: "it".into(),
+                attempts: 0,
+                token: "t".into(),
+            },
+            state: State::Pending,
+            due: now,
+        }));
+    }
+
+    fn set_planning(&self, planning: bool) {
+        self.0.lock().unwrap().planning = planning;
     }
 
     fn count(&self, state: State) -> usize {
@@ -129,7 +138,7 @@ impl Queue for FakeQueue {
 
     fn deactivate_subscriber(&self, _: String) {}
 
-    async fn unsettled(&self, _: ChannelId) -> Result<(u64, Option<i64>), EngineError> {
+    async fn unsettled(&self, _: ChannelId) -> Result<Backlog, EngineError> {
         let inner = self.0.lock().unwrap();
         let open: Vec<&Row> = inner
             .rows
@@ -142,7 +151,11 @@ impl Queue for FakeQueue {
             .filter(|r| r.state == State::Pending)
             .map(|r| now_ms() + r.due.saturating_duration_since(now).as_millis() as i64)
             .min();
-        Ok((open.len() as u64, next))
+        Ok(Backlog {
+            left: open.len() as u64,
+            next_due: next,
+            planning: inner.planning,
+        })
     }
 
     async fn flush(&self) -> Result<(), EngineError> {
@@ -396,4 +409,28 @@ async fn shutdown_interrupts_and_leaves_the_unstarted_pending() {
     assert!((10..=13).contains(&sent), "about a second's worth: {sent}");
     assert_eq!(q.count(State::Sending), 0);
     assert_eq!(q.count(State::Done) + q.count(State::Pending), 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lane_waits_for_a_pending_plan_and_sends_what_it_adds() {
+    let q = FakeQueue::with(5);
+    q.set_planning(true);
+    let ch = Arc::new(FakeChannel::new(Script::Accept));
+    let l = lane(&q, ch.clone(), CancellationToken::new());
+    let planner = {
+        let q = q.clone();
+        tokio::spawn(async move {
+            // Long after the first five are sent: the lane must still wait.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            q.add(6..=9);
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            q.add(10..=12);
+            q.set_planning(false);
+        })
+    };
+    let end = l.run_inner().await.unwrap();
+    planner.await.unwrap();
+    assert_eq!(end, LaneEnd::Settled);
+    assert_eq!(q.count(State::Done), 12, "every chunk was sent");
+    assert!(ch.per_delivery.lock().unwrap().values().all(|&n| n == 1));
 }

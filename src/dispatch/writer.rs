@@ -1,7 +1,9 @@
 //! The ledger's writer thread. SQLite is synchronous and wants one writer:
 //! every claim and outcome of a run goes through this thread, which commits
 //! outcomes in batches (at least every 100 ms, SPEC §7) so the ledger never
-//! becomes the bottleneck and a crash loses at most that window.
+//! becomes the bottleneck and a crash loses at most that window. It also
+//! plans what is left of a plan in chunks, between claims, so the first
+//! messages never wait for a large audience to be planned.
 
 use std::sync::mpsc;
 use std::thread;
@@ -10,10 +12,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::domain::ChannelId;
-use crate::ledger::{Claimed, Halt, Ledger, LedgerError, Record};
+use crate::ledger::{Backlog, Chunk, Claimed, Halt, Ledger, LedgerError, Record};
 
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 const FLUSH_ROWS: usize = 2000;
+/// While the alert is still being planned and the queue is busy, a chunk
+/// is planned at least this often (at once whenever the queue is idle).
+const PLAN_EVERY: Duration = Duration::from_millis(10);
+/// No request for this long while planning: the queue is idle, plan on.
+const PLAN_IDLE: Duration = Duration::from_millis(1);
 
 enum Command {
     Claim {
@@ -24,7 +31,7 @@ enum Command {
     Record(Record),
     Unsettled {
         channel: ChannelId,
-        reply: oneshot::Sender<Result<(u64, Option<i64>), String>>,
+        reply: oneshot::Sender<Result<Backlog, String>>,
     },
     Flush(oneshot::Sender<Result<(), String>>),
     DeactivateSubscriber(String),
@@ -83,7 +90,7 @@ impl Writer {
         let _ = self.tx.send(Command::DeactivateSubscriber(recipient));
     }
 
-    pub async fn unsettled(&self, channel: ChannelId) -> Result<(u64, Option<i64>), String> {
+    pub async fn unsettled(&self, channel: ChannelId) -> Result<Backlog, String> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Unsettled { channel, reply })?;
         rx.await.map_err(|_| "ledger writer stopped".to_owned())?
@@ -112,11 +119,27 @@ fn run(
     let mut oldest: Option<Instant> = None;
     let mut last_lease = Instant::now();
     let mut failure: Option<String> = None;
+    // A pending plan is finished here, between claims and outcomes: one
+    // writer, so neither waits on the other's lock (SPEC §10).
+    let mut planning = ledger.planning_pending(alert_id)?;
+    // The lanes' first claims come before the first chunk.
+    let mut idle = false;
+    let mut last_chunk = Instant::now();
     loop {
-        let wait = oldest.map_or(Duration::from_secs(1), |t| {
-            FLUSH_EVERY.saturating_sub(t.elapsed())
-        });
-        let command = match rx.recv_timeout(wait) {
+        if planning && (idle || last_chunk.elapsed() >= PLAN_EVERY) {
+            planning = plan_chunk(ledger, alert_id, &mut failure);
+            last_chunk = Instant::now();
+        }
+        let wait = if planning {
+            PLAN_IDLE
+        } else {
+            oldest.map_or(Duration::from_secs(1), |t| {
+                FLUSH_EVERY.saturating_sub(t.elapsed())
+            })
+        };
+        let received = rx.recv_timeout(wait);
+        idle = matches!(received, Err(mpsc::RecvTimeoutError::Timeout));
+        let command = match received {
             Ok(c) => Some(c),
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -185,6 +208,21 @@ fn run(
     }
 }
 
+/// Plans the next chunk of the alert; returns whether more is pending. A
+/// failure is the run's failure: what is planned stays, `resume` plans the
+/// rest.
+fn plan_chunk(ledger: &mut Ledger, alert_id: &str, failure: &mut Option<String>) -> bool {
+    match ledger.plan_chunk(alert_id) {
+        Ok(Chunk::More(_)) => true,
+        Ok(Chunk::Complete(_)) => false,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot plan the rest of the alert");
+            failure.get_or_insert_with(|| format!("cannot plan the rest of the alert: {e}"));
+            false
+        }
+    }
+}
+
 /// The first recording failure, reported to every later request.
 fn failed<T>(failure: &Option<String>) -> Option<Result<T, String>> {
     failure.clone().map(Err)
@@ -220,10 +258,7 @@ impl super::Queue for Writer {
         Writer::deactivate_subscriber(self, recipient);
     }
 
-    async fn unsettled(
-        &self,
-        channel: ChannelId,
-    ) -> Result<(u64, Option<i64>), super::EngineError> {
+    async fn unsettled(&self, channel: ChannelId) -> Result<Backlog, super::EngineError> {
         Writer::unsettled(self, channel)
             .await
             .map_err(super::EngineError::Ledger)

@@ -6,6 +6,7 @@
 mod acks;
 mod alerts;
 mod audit;
+mod chunks;
 mod drafts;
 mod erasure;
 mod followup;
@@ -29,12 +30,13 @@ use rusqlite_migration::{M, Migrations};
 pub use acks::Ack;
 pub use alerts::{AlertState, Halt};
 pub use audit::{AuditRow, Break};
+pub use chunks::Chunk;
 pub use drafts::{DraftRow, DraftState, NewDraft};
 pub use erasure::{ChatDelivery, Erased};
 pub use followup::FollowUp;
 pub use plan::{NewAlert, Planner};
 pub use query::{AlertRow, ChannelCounts, DeliveryRow};
-pub use queue::{Claimed, Outcome, Record};
+pub use queue::{Backlog, Claimed, Outcome, Record};
 pub use registry::{AudienceFilter, RegistryContact};
 pub use reports::{Effect, Lookup, Report, ReportState};
 pub use state::DeliveryState;
@@ -67,6 +69,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_alert_layer.sql"),
     include_str!("migrations/003_drafts.sql"),
     include_str!("migrations/004_registry.sql"),
+    include_str!("migrations/005_plan_chunks.sql"),
 ];
 
 /// The schema version a fully migrated database has (`user_version`).

@@ -42,6 +42,17 @@ pub enum Outcome {
     },
 }
 
+/// What is left to do on one channel of an alert.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Deliveries not in a final state.
+    pub left: u64,
+    /// When the next of them is due (ms), if any.
+    pub next_due: Option<i64>,
+    /// The alert is still being planned: more deliveries may come.
+    pub planning: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct Record {
     pub delivery_id: i64,
@@ -179,18 +190,22 @@ impl Ledger {
         Ok(())
     }
 
-    /// Deliveries of one channel not yet in a final state, and the earliest
-    /// time one of them is due.
-    pub fn unsettled(
-        &self,
-        alert_id: &str,
-        channel: ChannelId,
-    ) -> Result<(u64, Option<i64>), LedgerError> {
+    /// Deliveries of one channel not yet in a final state, the earliest
+    /// time one of them is due, and whether more may still be planned.
+    pub fn unsettled(&self, alert_id: &str, channel: ChannelId) -> Result<Backlog, LedgerError> {
         Ok(self.conn.query_row(
-            "SELECT COUNT(*), MIN(next_attempt_at) FROM deliveries
+            "SELECT COUNT(*), MIN(next_attempt_at),
+                    EXISTS (SELECT 1 FROM plan_pending WHERE alert_id = ?1)
+             FROM deliveries
              WHERE alert_id = ?1 AND channel = ?2 AND state IN ('pending', 'sending')",
             params![alert_id, channel.as_str()],
-            |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            |r| {
+                Ok(Backlog {
+                    left: r.get::<_, i64>(0)? as u64,
+                    next_due: r.get(1)?,
+                    planning: r.get(2)?,
+                })
+            },
         )?)
     }
 
@@ -232,7 +247,8 @@ impl Ledger {
             "UPDATE alerts SET state = 'settled', settled_at = ?2
              WHERE id = ?1 AND state = 'sending'
                AND NOT EXISTS (SELECT 1 FROM deliveries
-                               WHERE alert_id = ?1 AND state IN ('pending', 'sending'))",
+                               WHERE alert_id = ?1 AND state IN ('pending', 'sending'))
+               AND NOT EXISTS (SELECT 1 FROM plan_pending WHERE alert_id = ?1)",
             params![alert_id, chrono::Utc::now().to_rfc3339()],
         )?;
         Ok(n == 1)

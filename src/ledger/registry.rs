@@ -18,6 +18,7 @@ pub struct RegistryContact<'a> {
 }
 
 /// An audience in the registry's terms: everyone, or these zones and groups.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AudienceFilter {
     pub all: bool,
     pub zones: Vec<String>,
@@ -89,7 +90,10 @@ impl Ledger {
     }
 
     /// Starts replacing the registry: the old one is gone and the new one
-    /// in place when the writer commits, never half of each.
+    /// in place when the writer commits, never half of each. Alerts still
+    /// being planned from the old one are planned to the end first, in the
+    /// same transaction: an alert's audience is the files as they were
+    /// when it was sent.
     pub fn rebuild_registry(
         &mut self,
         fingerprint: &str,
@@ -97,6 +101,7 @@ impl Ledger {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        super::chunks::complete_all(&tx)?;
         tx.execute_batch(
             "DELETE FROM registry_addresses; DELETE FROM registry_zones; DELETE FROM registry_groups;
              DELETE FROM registry_contacts; DELETE FROM registry_problems;",
@@ -126,20 +131,26 @@ impl Ledger {
     }
 }
 
-/// `row` is in the audience: SQL over the registry's zone and group tables.
-fn matches(prefix: &str) -> String {
+/// `c.row` is in the audience: SQL over the registry's zone and group
+/// tables, probed per contact through their primary keys (a chunk costs
+/// its own rows, never a pass over the whole registry).
+pub(super) fn matches(prefix: &str) -> String {
     format!(
-        "(?{p}1 OR c.row IN (SELECT row FROM registry_zones WHERE zone IN (SELECT value FROM json_each(?{p}2)))
-              OR c.row IN (SELECT row FROM registry_groups WHERE grp IN (SELECT value FROM json_each(?{p}3))))",
+        "(?{p}1 OR EXISTS (SELECT 1 FROM registry_zones z
+                           WHERE z.zone IN (SELECT value FROM json_each(?{p}2)) AND z.row = c.row)
+               OR EXISTS (SELECT 1 FROM registry_groups g
+                           WHERE g.grp IN (SELECT value FROM json_each(?{p}3)) AND g.row = c.row))",
         p = prefix
     )
 }
 
 impl Planner<'_> {
-    /// Plans every registry address on `channels` whose contact is in
+    /// Plans the registry addresses on `channels` whose contact is in
     /// `audience`, in file order (the first contact to give an address
-    /// keeps it), marking those outside `drill`. One statement; returns how
-    /// many deliveries it added.
+    /// keeps it), marking those outside `drill`: the first chunk now, inside
+    /// the plan's transaction, and what is left as a pending plan that the
+    /// sender (or `resume`) finishes in chunks. Returns how many deliveries
+    /// it added now.
     pub fn add_from_registry(
         &mut self,
         channels: &[ChannelId],
@@ -147,33 +158,40 @@ impl Planner<'_> {
         drill: &AudienceFilter,
         default_language: &str,
     ) -> Result<usize, LedgerError> {
-        let channels: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
-        let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+        let spec = super::chunks::Spec {
+            channels: channels.iter().map(|c| c.as_str().to_owned()).collect(),
+            audience: audience.clone(),
+            drill: drill.clone(),
+            default_language: default_language.to_owned(),
+        };
+        super::chunks::plan_first(self.conn(), self.alert_id(), self.now(), &spec)
+    }
+
+    /// Whether a registry contact in `audience` gives `address` on
+    /// `channel`: that contact's delivery, planned now or in a later chunk,
+    /// keeps the address (a bot subscriber with the same chat id is not
+    /// planned twice, nor under the subscriber's name).
+    pub fn registry_gives(
+        &self,
+        channel: ChannelId,
+        address: &str,
+        audience: &AudienceFilter,
+    ) -> Result<bool, LedgerError> {
         let sql = format!(
-            "INSERT INTO deliveries (alert_id, channel, address, recipient, language, state, updated_at, token, outside_drill)
-             SELECT ?1, a.channel, a.address, c.contact_id, COALESCE(c.language, ?2), 'pending', ?3,
-                    lower(hex(randomblob(16))), NOT {drill}
-             FROM registry_addresses a JOIN registry_contacts c ON c.row = a.row
-             WHERE a.channel IN (SELECT value FROM json_each(?4)) AND {audience}
-             ORDER BY a.seq
-             ON CONFLICT (alert_id, channel, address) DO NOTHING",
-            audience = matches("1"),
-            drill = matches("2"),
+            "SELECT EXISTS (SELECT 1 FROM registry_addresses a JOIN registry_contacts c ON c.row = a.row
+                            WHERE a.channel = ?1 AND a.address = ?2 AND {})",
+            matches("1")
         );
-        // Placeholders ?11..?13 are the audience, ?21..?23 the drill audience.
-        let mut stmt = self.conn().prepare(&sql)?;
-        let n = stmt.execute(rusqlite::named_params! {
-            "?1": self.alert_id(),
-            "?2": default_language,
-            "?3": self.now(),
-            "?4": serde_json::to_string(&channels).unwrap_or_else(|_| "[]".into()),
-            "?11": audience.all,
-            "?12": json(&audience.zones),
-            "?13": json(&audience.groups),
-            "?21": drill.all,
-            "?22": json(&drill.zones),
-            "?23": json(&drill.groups),
-        })?;
-        Ok(n)
+        let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+        Ok(self.conn().prepare_cached(&sql)?.query_row(
+            rusqlite::named_params! {
+                "?1": channel.as_str(),
+                "?2": address,
+                "?11": audience.all,
+                "?12": json(&audience.zones),
+                "?13": json(&audience.groups),
+            },
+            |r| r.get(0),
+        )?)
     }
 }

@@ -1,0 +1,217 @@
+//! Planning in chunks (SPEC §10, first message; migration 5). A send plans
+//! its first registry addresses inside the alert's own transaction and
+//! records what is left in `plan_pending`; each later chunk adds its rows
+//! and moves the cursor in one transaction, so a chunk is planned wholly or
+//! not at all and planning it twice adds nothing. While a plan is pending
+//! the alert is not settled and its lanes wait for more rows.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::registry::matches;
+use super::{AudienceFilter, Ledger, LedgerError, now_ms};
+
+/// Registry addresses planned in the alert's own transaction: enough to
+/// keep every lane busy until the next chunk lands, small enough that the
+/// first message leaves within SPEC §10's bound at 100,000.
+const FIRST_CHUNK: i64 = 2_000;
+
+/// Registry addresses per later chunk: one short write transaction (about
+/// ten milliseconds) of the engine's writer between claims.
+const CHUNK: i64 = 2_500;
+
+/// `(first, later)` chunk sizes. `ALLERTA_PLAN_CHUNK=N` sets both (tuning,
+/// and tests that need a plan to stay pending long enough to be killed
+/// half way); what is planned never depends on it.
+fn sizes() -> (i64, i64) {
+    static SIZES: std::sync::OnceLock<(i64, i64)> = std::sync::OnceLock::new();
+    *SIZES.get_or_init(|| {
+        match std::env::var("ALLERTA_PLAN_CHUNK")
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+        {
+            Some(n) if n > 0 => (n, n),
+            _ => (FIRST_CHUNK, CHUNK),
+        }
+    })
+}
+
+/// What a pending plan selects, as stored with it: the configuration may
+/// change before `resume` finishes it; the alert's audience does not.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Spec {
+    pub channels: Vec<String>,
+    pub audience: AudienceFilter,
+    pub drill: AudienceFilter,
+    pub default_language: String,
+}
+
+/// How far a pending plan went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunk {
+    /// This many deliveries were added; more chunks follow.
+    More(usize),
+    /// The plan is complete (this call added the given number last).
+    Complete(usize),
+}
+
+/// Inside the plan's transaction: plans the first chunk and records the
+/// rest as pending. Returns how many deliveries it added.
+pub(super) fn plan_first(
+    conn: &Connection,
+    alert_id: &str,
+    now: i64,
+    spec: &Spec,
+) -> Result<usize, LedgerError> {
+    let (first, last): (Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT MIN(seq), MAX(seq) FROM registry_addresses",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(0);
+    };
+    let end = first.saturating_add(sizes().0 - 1).min(last);
+    let added = insert_range(conn, alert_id, now, spec, first, end)?;
+    if end < last {
+        conn.execute(
+            "INSERT INTO plan_pending (alert_id, next_seq, last_seq, spec) VALUES (?1, ?2, ?3, ?4)",
+            params![alert_id, end + 1, last, to_json(spec)?],
+        )?;
+    }
+    Ok(added)
+}
+
+/// The registry addresses with `from <= seq <= to` that `spec` selects.
+fn insert_range(
+    conn: &Connection,
+    alert_id: &str,
+    now: i64,
+    spec: &Spec,
+    from: i64,
+    to: i64,
+) -> Result<usize, LedgerError> {
+    let sql = format!(
+        "INSERT INTO deliveries (alert_id, channel, address, recipient, language, state, updated_at, token, outside_drill)
+         SELECT ?1, a.channel, a.address, c.contact_id, COALESCE(c.language, ?2), 'pending', ?3,
+                lower(hex(randomblob(16))), NOT {drill}
+         FROM registry_addresses a JOIN registry_contacts c ON c.row = a.row
+         WHERE a.seq BETWEEN ?5 AND ?6
+           AND +a.channel IN (SELECT value FROM json_each(?4)) AND {audience}
+         ORDER BY a.seq
+         ON CONFLICT (alert_id, channel, address) DO NOTHING",
+        audience = matches("1"),
+        drill = matches("2"),
+    );
+    let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    // Placeholders ?11..?13 are the audience, ?21..?23 the drill audience.
+    // `+a.channel`: the range of `seq` is the index to use (file order).
+    let n = conn
+        .prepare_cached(&sql)?
+        .execute(rusqlite::named_params! {
+            "?1": alert_id,
+            "?2": spec.default_language,
+            "?3": now,
+            "?4": json(&spec.channels),
+            "?5": from,
+            "?6": to,
+            "?11": spec.audience.all,
+            "?12": json(&spec.audience.zones),
+            "?13": json(&spec.audience.groups),
+            "?21": spec.drill.all,
+            "?22": json(&spec.drill.zones),
+            "?23": json(&spec.drill.groups),
+        })?;
+    Ok(n)
+}
+
+/// Plans the next `max_rows` registry addresses of `alert_id`'s pending
+/// plan, if any, on `conn` (inside a transaction the caller commits).
+fn step(conn: &Connection, alert_id: &str, max_rows: i64) -> Result<Chunk, LedgerError> {
+    let pending: Option<(i64, i64, String)> = conn
+        .query_row(
+            "SELECT next_seq, last_seq, spec FROM plan_pending WHERE alert_id = ?1",
+            params![alert_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((next, last, spec)) = pending else {
+        return Ok(Chunk::Complete(0));
+    };
+    let spec: Spec = serde_json::from_str(&spec)
+        .map_err(|e| LedgerError::Corrupt(format!("alert {alert_id}: pending plan: {e}")))?;
+    let end = next.saturating_add(max_rows - 1).min(last);
+    let added = insert_range(conn, alert_id, now_ms(), &spec, next, end)?;
+    if end >= last {
+        conn.execute(
+            "DELETE FROM plan_pending WHERE alert_id = ?1",
+            params![alert_id],
+        )?;
+        Ok(Chunk::Complete(added))
+    } else {
+        conn.execute(
+            "UPDATE plan_pending SET next_seq = ?2 WHERE alert_id = ?1",
+            params![alert_id, end + 1],
+        )?;
+        Ok(Chunk::More(added))
+    }
+}
+
+/// Inside a registry rebuild's transaction: every pending plan is planned
+/// to its end from the registry it started from.
+pub(super) fn complete_all(conn: &Connection) -> Result<(), LedgerError> {
+    let ids: Vec<String> = conn
+        .prepare("SELECT alert_id FROM plan_pending ORDER BY rowid")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in ids {
+        step(conn, &id, i64::MAX)?;
+    }
+    Ok(())
+}
+
+fn to_json(spec: &Spec) -> Result<String, LedgerError> {
+    serde_json::to_string(spec).map_err(|e| LedgerError::Corrupt(format!("pending plan: {e}")))
+}
+
+impl Ledger {
+    /// Plans one more chunk of `alert_id`, durably whatever the
+    /// connection's mode: a chunk is on disk before its rows can be claimed
+    /// (SPEC §11), even on the writer's batched connection.
+    pub fn plan_chunk(&mut self, alert_id: &str) -> Result<Chunk, LedgerError> {
+        let mode: i64 = self
+            .conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))?;
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        let planned = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let chunk = step(&tx, alert_id, sizes().1)?;
+            tx.commit()?;
+            Ok(chunk)
+        })();
+        self.conn.pragma_update(None, "synchronous", mode)?;
+        planned
+    }
+
+    /// Plans `alert_id` to its end (a no-op when it is fully planned).
+    /// Returns how many deliveries this added.
+    pub fn finish_planning(&mut self, alert_id: &str) -> Result<usize, LedgerError> {
+        let mut added = 0;
+        loop {
+            match self.plan_chunk(alert_id)? {
+                Chunk::More(n) => added += n,
+                Chunk::Complete(n) => return Ok(added + n),
+            }
+        }
+    }
+
+    /// Whether `alert_id` still has registry addresses to plan.
+    pub fn planning_pending(&self, alert_id: &str) -> Result<bool, LedgerError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM plan_pending WHERE alert_id = ?1)",
+            params![alert_id],
+            |r| r.get(0),
+        )?)
+    }
+}
