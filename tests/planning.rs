@@ -104,6 +104,10 @@ fn resume_finishes_a_plan_cut_short_by_a_kill() {
     let planned: usize = p.sql("SELECT COUNT(*) FROM deliveries")[0].parse().unwrap();
     assert!(planned < n, "{planned} planned before the kill");
     let sent_before = p.sql("SELECT address FROM deliveries WHERE state = 'sent'");
+    let (_, status, _) = p.json(&["status"]);
+    assert_eq!(status["alert"]["planning_pending"], true, "{status}");
+    let (_, text, _) = p.run(&["status"]);
+    assert!(text.contains("planning: NOT FINISHED"), "{text}");
 
     let (code, doc, err) = p.json(&["resume"]);
     assert_eq!(code, 0, "{err}");

@@ -10,7 +10,6 @@ use serde_json::json;
 use super::Session;
 use super::confirm::{Screen, heading};
 use super::run::{self, Lease};
-use crate::domain::CapStatus;
 use crate::error::Error;
 use crate::ledger::{AlertRow, AlertState, Ledger};
 
@@ -130,7 +129,7 @@ pub fn reject(s: &Session<'_>, id: &str) -> Result<(), Error> {
 }
 
 fn approve_screen(ledger: &Ledger, row: &AlertRow, outside: u64) -> Result<Screen, Error> {
-    let status: CapStatus = row.status.parse().map_err(Error::Runtime)?;
+    let status = row.status;
     let mut lines = vec![
         format!("{} — \"{}\"", row.template, row.headline),
         format!("created by {} at {}", row.creator, row.created_at),

@@ -13,7 +13,7 @@ use super::reach::Reach;
 use super::run::{self, Lease};
 use super::send::{send_screen, stored_audience};
 use super::{Session, request};
-use crate::domain::{AlertId, CapStatus, ChannelId, MsgType};
+use crate::domain::{AlertId, ChannelId, MsgType};
 use crate::error::Error;
 use crate::ledger::{AlertRow, AlertState, FollowUp, Ledger};
 use crate::template::Template;
@@ -42,7 +42,7 @@ fn thread_of(ledger: &Ledger, id: &str, verb: &str) -> Result<Thread, Error> {
     let ids = ledger.thread(&row.thread_id)?;
     let latest_id = ids.last().cloned().unwrap_or_else(|| row.id.clone());
     let latest = ledger.alert(Some(&latest_id))?;
-    if latest.msg_type == MsgType::Cancel.as_str() {
+    if latest.msg_type == MsgType::Cancel {
         return Err(Error::Input(format!(
             "alert {id}: its thread was already cancelled by {}: there is nothing to {verb}",
             latest.id
@@ -63,12 +63,6 @@ fn thread_of(ledger: &Ledger, id: &str, verb: &str) -> Result<Thread, Error> {
         ))),
         _ => Ok(Thread { ids, latest }),
     }
-}
-
-fn status_of(row: &AlertRow) -> Result<CapStatus, Error> {
-    row.status
-        .parse::<CapStatus>()
-        .map_err(|_| Error::Runtime(format!("alert {}: unknown status `{}`", row.id, row.status)))
 }
 
 /// Opens the ledger and the thread `id` belongs to, telling the officer
@@ -101,7 +95,7 @@ pub async fn update(s: &Session<'_>, req: &UpdateRequest) -> Result<(String, Led
     let config = s.config;
     let (mut ledger, thread) = open_thread(s, &req.alert_id, "update")?;
     let target = &thread.latest;
-    let status = status_of(target)?;
+    let status = target.status;
     let template = Template::load(&config.general.templates_dir, &req.template)?;
     let counts = ledger.follow_up_counts(&target.id, FollowUp::Update)?;
     if counts.is_empty() {
@@ -175,7 +169,7 @@ pub async fn cancel(s: &Session<'_>, req: &CancelRequest) -> Result<(String, Led
     let config = s.config;
     let (mut ledger, thread) = open_thread(s, &req.alert_id, "cancel")?;
     let target = &thread.latest;
-    let status = status_of(target)?;
+    let status = target.status;
     let template = Template::load(&config.general.templates_dir, &req.template)?;
 
     let mut vars = req.vars.clone();

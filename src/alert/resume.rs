@@ -9,7 +9,7 @@ use serde_json::json;
 use super::confirm::{Screen, heading};
 use super::run::{self, Lease};
 use super::{Session, approval};
-use crate::domain::{CapStatus, ChannelId};
+use crate::domain::{ChannelId, MsgType};
 use crate::error::Error;
 use crate::ledger::{AlertRow, AlertState, DeliveryState, Ledger};
 
@@ -66,7 +66,7 @@ pub fn check_alive(ledger: &Ledger, row: &AlertRow, verb: &str) -> Result<(), Er
         .skip(1)
         .map(|id| ledger.alert(Some(id)))
         .collect::<Result<Vec<_>, _>>()?;
-    if let Some(cancel) = later.iter().find(|a| a.msg_type == "Cancel") {
+    if let Some(cancel) = later.iter().find(|a| a.msg_type == MsgType::Cancel) {
         return Err(Error::Input(format!(
             "alert {} was cancelled by {}: it is never sent again (nothing to {verb}; send a new alert if needed)",
             row.id, cancel.id
@@ -85,7 +85,7 @@ pub fn check_alive(ledger: &Ledger, row: &AlertRow, verb: &str) -> Result<(), Er
             "alert {} is waiting for a second approver: `allerta approve {}` (or `allerta reject {}`)",
             row.id, row.id, row.id
         ))),
-        _ => match later.iter().rev().find(|a| a.msg_type == "Update") {
+        _ => match later.iter().rev().find(|a| a.msg_type == MsgType::Update) {
             Some(update) => Err(Error::Input(format!(
                 "alert {} was superseded by update {}: its old text is never sent again (to {verb}, act on {})",
                 row.id, update.id, update.id
@@ -139,7 +139,7 @@ fn resume_screen(
     state: AlertState,
     outside: u64,
 ) -> Result<Screen, Error> {
-    let status: CapStatus = row.status.parse().map_err(|e: String| Error::Runtime(e))?;
+    let status = row.status;
     let counts = ledger.counts(&row.id)?;
     let mut lines = vec![format!("{} — \"{}\"", row.template, row.headline)];
     if state == AlertState::Paused {
@@ -179,7 +179,7 @@ pub async fn retry(
     let prepared = (|| -> Result<(), Error> {
         let failed = ledger.outside_drill(id, &[DeliveryState::Failed])?;
         if failed > 0 {
-            let status: CapStatus = row.status.parse().map_err(Error::Runtime)?;
+            let status = row.status;
             let screen = Screen {
                 status,
                 heading: heading(status, "retry"),

@@ -13,7 +13,7 @@ use super::Session;
 use crate::channel::{self, AlertContext, Channel};
 use crate::config::Config;
 use crate::dispatch::{Engine, Writer};
-use crate::domain::{CapStatus, ChannelId, MsgType};
+use crate::domain::ChannelId;
 use crate::error::Error;
 use crate::ledger::{self, AlertRow, AlertState, Ledger};
 
@@ -120,14 +120,8 @@ pub fn alert_context(row: &AlertRow) -> Result<AlertContext, Error> {
     };
     Ok(AlertContext {
         id: row.id.clone(),
-        status: row
-            .status
-            .parse::<CapStatus>()
-            .map_err(|_| corrupt("status"))?,
-        msg_type: row
-            .msg_type
-            .parse::<MsgType>()
-            .map_err(|_| corrupt("msg_type"))?,
+        status: row.status,
+        msg_type: row.msg_type,
         rendered: serde_json::from_str(&row.rendered).map_err(|_| corrupt("rendered texts"))?,
         created_at: row.created_at.clone(),
         expires_at: row.expires_at.clone(),

@@ -266,8 +266,8 @@ impl Bot {
             esc(&row.id),
             esc(&row.headline),
             esc(&row.template),
-            esc(&row.status),
-            esc(&row.msg_type),
+            esc(row.status.as_str()),
+            esc(row.msg_type.as_str()),
             esc(&row.state),
             esc(&row.created_at),
         );

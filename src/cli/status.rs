@@ -54,6 +54,7 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<(), Error> {
     if ctx.json {
         let mut doc = status_document(&row, &counts);
         doc["thread"] = json!(ledger.thread(&row.thread_id)?);
+        doc["alert"]["planning_pending"] = json!(ledger.planning_pending(&row.id)?);
         super::sms_status::annotate(&ctx.config, &mut doc);
         if listing {
             let mut list = Vec::new();
@@ -67,6 +68,12 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<(), Error> {
         return Ok(());
     }
     print_status(&row, &counts, ctx.config.general.timezone);
+    if ledger.planning_pending(&row.id)? {
+        println!(
+            "planning: NOT FINISHED — part of the audience is not planned yet (the send was interrupted); `allerta resume {}` plans and sends the rest",
+            row.id
+        );
+    }
     super::deliver::print_thread(&ledger, &row)?;
     if let Some(line) = super::sms_status::line(&ctx.config, &counts) {
         println!("{line}");

@@ -115,6 +115,12 @@ impl CapStatus {
     }
 }
 
+impl fmt::Display for CapStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl FromStr for CapStatus {
     type Err = String;
 
@@ -143,6 +149,12 @@ impl MsgType {
             Self::Update => "Update",
             Self::Cancel => "Cancel",
         }
+    }
+}
+
+impl fmt::Display for MsgType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -7,7 +7,7 @@
 use rusqlite::{Statement, Transaction, params};
 
 use super::{AlertState, Ledger, LedgerError, now_ms};
-use crate::domain::ChannelId;
+use crate::domain::{CapStatus, ChannelId, MsgType};
 
 pub struct NewAlert {
     pub id: String,
@@ -26,8 +26,8 @@ pub struct NewAlert {
     pub approval_deadline: Option<String>,
     pub template: String,
     pub variables: serde_json::Value,
-    pub status: &'static str,
-    pub msg_type: &'static str,
+    pub status: CapStatus,
+    pub msg_type: MsgType,
     pub references: Vec<String>,
     pub audience: serde_json::Value,
     pub channels: Vec<ChannelId>,
@@ -144,8 +144,8 @@ fn insert_alert(tx: &Transaction<'_>, a: &NewAlert) -> Result<(), LedgerError> {
             a.idem_key,
             a.template,
             a.variables.to_string(),
-            a.status,
-            a.msg_type,
+            a.status.as_str(),
+            a.msg_type.as_str(),
             serde_json::to_string(&a.references).unwrap_or_else(|_| "[]".into()),
             a.audience.to_string(),
             serde_json::to_string(&channels).unwrap_or_else(|_| "[]".into()),

@@ -6,13 +6,14 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::{Ledger, LedgerError};
+use crate::domain::{CapStatus, MsgType};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertRow {
     pub id: String,
     pub template: String,
-    pub status: String,
-    pub msg_type: String,
+    pub status: CapStatus,
+    pub msg_type: MsgType,
     pub state: String,
     pub created_at: String,
     pub operator: String,
@@ -87,12 +88,19 @@ fn json_list(s: String) -> Vec<String> {
     serde_json::from_str(&s).unwrap_or_default()
 }
 
+/// A text column holding one of the domain's values.
+fn parsed<T: std::str::FromStr<Err = String>>(r: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    r.get::<_, String>(idx)?.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
+    })
+}
+
 fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<AlertRow> {
     Ok(AlertRow {
         id: r.get(0)?,
         template: r.get(1)?,
-        status: r.get(2)?,
-        msg_type: r.get(3)?,
+        status: parsed(r, 2)?,
+        msg_type: parsed(r, 3)?,
         state: r.get(4)?,
         created_at: r.get(5)?,
         operator: r.get(6)?,
