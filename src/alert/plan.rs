@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{Prepared, Session};
 use crate::audience::Audience;
 use crate::config::Config;
-use crate::domain::{AlertId, CapStatus, ChannelId};
+use crate::domain::{AlertId, CapStatus, ChannelId, Recipient};
 use crate::error::Error;
 use crate::ledger::{AlertState, NewAlert, Planner};
 
@@ -137,7 +137,7 @@ pub fn fill(
                 planner.add(
                     ChannelId::Telegram,
                     &sub.chat,
-                    Some(&format!("subscriber:{}", sub.chat)),
+                    &Recipient::Subscriber(sub.chat.clone()),
                     &sub.language,
                     outside,
                 )?;
@@ -155,7 +155,7 @@ pub fn fill(
             planner.add(
                 ChannelId::Telegram,
                 chat,
-                Some("broadcast"),
+                &Recipient::Broadcast,
                 default_lang,
                 true,
             )?;
@@ -165,7 +165,13 @@ pub fn fill(
         // Exercise and Test only ever reach the drill banner files.
         let public = p.status == CapStatus::Actual;
         let address = if public { "public" } else { "drill" };
-        planner.add(ChannelId::Banner, address, None, default_lang, public)?;
+        planner.add(
+            ChannelId::Banner,
+            address,
+            &Recipient::Public,
+            default_lang,
+            public,
+        )?;
     }
     Ok(())
 }

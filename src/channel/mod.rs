@@ -29,33 +29,7 @@ pub struct AlertContext {
     pub expires_at: Option<String>,
 }
 
-/// Who a delivery is for, as the plan recorded it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recipient {
-    /// A row of a contact file, by its `id`.
-    Contact(String),
-    /// A subscriber of the Telegram bot, by chat id.
-    Subscriber(String),
-    /// The public broadcast channel (`channels.telegram.broadcast_chat`).
-    Broadcast,
-    /// Nobody in particular (the banner).
-    Public,
-}
-
-impl Recipient {
-    /// The ledger's `recipient` column: a contact id, `subscriber:<chat>`,
-    /// `broadcast`, or nothing.
-    pub fn from_column(value: Option<&str>) -> Self {
-        match value {
-            None => Self::Public,
-            Some("broadcast") => Self::Broadcast,
-            Some(v) => match v.strip_prefix("subscriber:") {
-                Some(chat) => Self::Subscriber(chat.to_owned()),
-                None => Self::Contact(v.to_owned()),
-            },
-        }
-    }
-}
+pub use crate::domain::Recipient;
 
 /// The delivery as a channel sees it: the engine copies it from the
 /// ledger's claim, so channels never depend on the ledger.

@@ -337,7 +337,7 @@ fn delivery_of(c: &Claimed) -> Delivery {
     Delivery {
         id: c.id,
         address: c.address.clone(),
-        recipient: Recipient::from_column(c.recipient.as_deref()),
+        recipient: c.recipient.clone(),
         language: c.language.clone(),
         attempts: c.attempts,
         token: c.token.clone(),
@@ -382,8 +382,7 @@ impl<Q: Queue> Attempt<Q> {
                 recipient_gone,
             }) => {
                 if recipient_gone && let Recipient::Subscriber(chat) = &delivery.recipient {
-                    self.writer
-                        .deactivate_subscriber(format!("subscriber:{chat}"));
+                    self.writer.deactivate_subscriber(chat.clone());
                 }
                 (Outcome::Failed { error: reason }, Step::Failed)
             }

@@ -33,7 +33,7 @@ pub trait Queue: Clone + Send + Sync + 'static {
     fn record(&self, record: Record);
 
     /// A subscriber who blocked the bot is deactivated.
-    fn deactivate_subscriber(&self, recipient: String);
+    fn deactivate_subscriber(&self, chat: String);
 
     /// Deliveries of `channel` not final yet, when the next is due, and
     /// whether the alert is still being planned.

@@ -56,7 +56,7 @@ impl FakeQueue {
             claimed: Claimed {
                 id,
                 address: format!("+39333{id:07}"),
-                recipient: Some(format!("c{id}")),
+                recipient: Recipient::Contact(format!("c{id}")),
                 language: "it".into(),
                 attempts: 0,
                 token: "t".into(),

@@ -34,6 +34,7 @@ enum Command {
         reply: oneshot::Sender<Result<Backlog, String>>,
     },
     Flush(oneshot::Sender<Result<(), String>>),
+    /// A bot subscriber (chat id) who blocked the bot.
     DeactivateSubscriber(String),
 }
 
@@ -86,8 +87,8 @@ impl Writer {
         let _ = self.tx.send(Command::Record(record));
     }
 
-    pub fn deactivate_subscriber(&self, recipient: String) {
-        let _ = self.tx.send(Command::DeactivateSubscriber(recipient));
+    pub fn deactivate_subscriber(&self, chat: String) {
+        let _ = self.tx.send(Command::DeactivateSubscriber(chat));
     }
 
     pub async fn unsettled(&self, channel: ChannelId) -> Result<Backlog, String> {
@@ -195,12 +196,10 @@ fn run(
             Some(Command::Flush(reply)) => {
                 let _ = reply.send(failed(&failure).unwrap_or(Ok(())));
             }
-            Some(Command::DeactivateSubscriber(recipient)) => {
-                if let Some(chat) = recipient.strip_prefix("subscriber:") {
-                    // The same as the bot's `/stop`.
-                    if let Err(e) = ledger.stop_subscriber(chat) {
-                        tracing::error!(error = %e, "cannot deactivate subscriber");
-                    }
+            Some(Command::DeactivateSubscriber(chat)) => {
+                // The same as the bot's `/stop`.
+                if let Err(e) = ledger.stop_subscriber(&chat) {
+                    tracing::error!(error = %e, "cannot deactivate subscriber");
                 }
             }
             Some(Command::Record(_)) | None => {}
@@ -254,8 +253,8 @@ impl super::Queue for Writer {
         Writer::record(self, record);
     }
 
-    fn deactivate_subscriber(&self, recipient: String) {
-        Writer::deactivate_subscriber(self, recipient);
+    fn deactivate_subscriber(&self, chat: String) {
+        Writer::deactivate_subscriber(self, chat);
     }
 
     async fn unsettled(&self, channel: ChannelId) -> Result<Backlog, super::EngineError> {

@@ -4,7 +4,9 @@
 mod address;
 mod ids;
 mod phone;
+mod recipient;
 
 pub use address::{ChatId, EmailAddress};
 pub use ids::{AlertId, CapStatus, ChannelId, MsgType, ZoneId};
 pub use phone::{PhoneKind, PhoneNumber, PhoneRegion};
+pub use recipient::Recipient;

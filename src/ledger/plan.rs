@@ -7,7 +7,7 @@
 use rusqlite::{Statement, Transaction, params};
 
 use super::{AlertState, Ledger, LedgerError, now_ms};
-use crate::domain::{CapStatus, ChannelId, MsgType};
+use crate::domain::{CapStatus, ChannelId, MsgType, Recipient};
 
 pub struct NewAlert {
     pub id: String,
@@ -69,7 +69,7 @@ impl<'t> Planner<'t> {
         &mut self,
         channel: ChannelId,
         address: &str,
-        recipient: Option<&str>,
+        recipient: &Recipient,
         language: &str,
         outside_drill: bool,
     ) -> Result<bool, LedgerError> {
@@ -78,7 +78,7 @@ impl<'t> Planner<'t> {
             self.alert_id,
             channel.as_str(),
             address,
-            recipient,
+            recipient.to_column(),
             language,
             self.now,
             token,

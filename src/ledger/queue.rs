@@ -5,14 +5,14 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{AlertState, Halt, Ledger, LedgerError, now_ms};
-use crate::domain::ChannelId;
+use crate::domain::{ChannelId, Recipient};
 
 /// A delivery taken for sending (its row is now `sending`).
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: i64,
     pub address: String,
-    pub recipient: Option<String>,
+    pub recipient: Recipient,
     pub language: String,
     pub attempts: u32,
     pub token: String,
@@ -109,7 +109,9 @@ impl Ledger {
                     Ok(Claimed {
                         id: r.get(0)?,
                         address: r.get(1)?,
-                        recipient: r.get(2)?,
+                        recipient: Recipient::from_column(
+                            r.get::<_, Option<String>>(2)?.as_deref(),
+                        ),
                         language: r.get(3)?,
                         attempts: r.get(4)?,
                         token: r.get(5)?,
