@@ -215,3 +215,142 @@ impl Ledger {
         )?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ChannelId;
+    use crate::ledger::RegistryContact;
+    use crate::ledger::test_support::ledger;
+
+    /// A registry of `n` contacts with one email each at `domain`.
+    fn registry(l: &mut Ledger, n: usize, domain: &str) {
+        let mut w = l.rebuild_registry(domain).unwrap();
+        for i in 1..=n {
+            let id = format!("c{i}");
+            let email = format!("u{i}@{domain}");
+            w.contact(&RegistryContact {
+                id: &id,
+                language: None,
+                zones: vec!["centro"],
+                groups: vec![],
+                addresses: &[(ChannelId::Email, email.as_str())],
+            })
+            .unwrap();
+        }
+        w.commit().unwrap();
+    }
+
+    fn spec() -> Spec {
+        let nobody = AudienceFilter {
+            all: false,
+            zones: vec![],
+            groups: vec![],
+        };
+        Spec {
+            channels: vec!["email".into()],
+            audience: AudienceFilter {
+                all: true,
+                ..nobody.clone()
+            },
+            drill: nobody,
+            default_language: "it".into(),
+        }
+    }
+
+    /// Alert `a` with its first chunk planned, as `send` leaves it.
+    fn planned(l: &Ledger) -> usize {
+        l.conn
+            .execute(
+                "INSERT INTO alerts (id, template, variables, status, msg_type, audience, channels,
+                                     rendered, headline, created_at, operator, host, thread_id, state)
+                 VALUES ('a', 't', '{}', 'Actual', 'Alert', '{}', '[\"email\"]', '{}', 'h', 'now', 'o', 'h', 'a', 'sending')",
+                [],
+            )
+            .unwrap();
+        plan_first(&l.conn, "a", now_ms(), &spec()).unwrap()
+    }
+
+    fn addresses(l: &Ledger) -> Vec<String> {
+        l.conn
+            .prepare("SELECT address FROM deliveries WHERE alert_id = 'a' ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_plan_is_finished_chunk_by_chunk_in_file_order() {
+        let (_d, mut l) = ledger();
+        registry(&mut l, 5_000, "a.example");
+        assert_eq!(planned(&l), FIRST_CHUNK as usize);
+        assert!(l.planning_pending("a").unwrap());
+        assert_eq!(l.plan_chunk("a").unwrap(), Chunk::More(CHUNK as usize));
+        assert_eq!(l.plan_chunk("a").unwrap(), Chunk::Complete(500));
+        assert_eq!(l.plan_chunk("a").unwrap(), Chunk::Complete(0));
+        assert!(!l.planning_pending("a").unwrap());
+        let got = addresses(&l);
+        let want: Vec<String> = (1..=5_000).map(|i| format!("u{i}@a.example")).collect();
+        assert_eq!(got, want, "everyone once, in file order");
+    }
+
+    #[test]
+    fn planning_a_chunk_again_adds_nobody_twice() {
+        let (_d, mut l) = ledger();
+        registry(&mut l, 5_000, "a.example");
+        planned(&l);
+        let cursor: (i64, i64, String) = l
+            .conn
+            .query_row(
+                "SELECT next_seq, last_seq, spec FROM plan_pending",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        l.finish_planning("a").unwrap();
+        // The cursor as it was before the chunks: they are planned again.
+        l.conn
+            .execute(
+                "INSERT INTO plan_pending (alert_id, next_seq, last_seq, spec) VALUES ('a', ?1, ?2, ?3)",
+                params![cursor.0, cursor.1, cursor.2],
+            )
+            .unwrap();
+        assert_eq!(l.finish_planning("a").unwrap(), 0);
+        assert_eq!(addresses(&l).len(), 5_000);
+    }
+
+    #[test]
+    fn a_registry_rebuild_first_finishes_plans_from_the_files_they_started_from() {
+        let (_d, mut l) = ledger();
+        registry(&mut l, 5_000, "old.example");
+        planned(&l);
+        registry(&mut l, 10, "new.example");
+        assert!(!l.planning_pending("a").unwrap());
+        let got = addresses(&l);
+        assert_eq!(got.len(), 5_000);
+        assert!(got.iter().all(|a| a.ends_with("@old.example")), "{got:?}");
+    }
+
+    #[test]
+    fn an_alert_never_settles_while_its_plan_is_pending() {
+        let (_d, mut l) = ledger();
+        registry(&mut l, 3_000, "a.example");
+        planned(&l);
+        l.conn
+            .execute("UPDATE deliveries SET state = 'sent'", [])
+            .unwrap();
+        assert!(
+            !l.settle_if_done("a").unwrap(),
+            "a thousand are not planned yet"
+        );
+        let backlog = l.unsettled("a", ChannelId::Email).unwrap();
+        assert_eq!((backlog.left, backlog.planning), (0, true));
+        l.finish_planning("a").unwrap();
+        l.conn
+            .execute("UPDATE deliveries SET state = 'sent'", [])
+            .unwrap();
+        assert!(l.settle_if_done("a").unwrap());
+    }
+}
