@@ -45,7 +45,7 @@ fn awaiting(
     };
     expire(s, ledger)?;
     let row = ledger.alert(Some(id))?;
-    match row.state()? {
+    match row.state {
         AlertState::AwaitingApproval => {}
         AlertState::Rejected => {
             return Err(Error::Input(format!(

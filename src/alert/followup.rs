@@ -48,7 +48,7 @@ fn thread_of(ledger: &Ledger, id: &str, verb: &str) -> Result<Thread, Error> {
             latest.id
         )));
     }
-    match latest.state()? {
+    match latest.state {
         AlertState::Cancelled => Err(Error::Input(format!(
             "alert {} was already cancelled: there is nothing to {verb}",
             latest.id

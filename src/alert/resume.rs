@@ -72,7 +72,7 @@ pub fn check_alive(ledger: &Ledger, row: &AlertRow, verb: &str) -> Result<(), Er
             row.id, cancel.id
         )));
     }
-    match row.state()? {
+    match row.state {
         AlertState::Cancelled => Err(Error::Input(format!(
             "alert {} was cancelled: it is never sent again (nothing to {verb}; send a new alert if needed)",
             row.id
@@ -100,7 +100,7 @@ pub async fn resume_one(s: &Session<'_>, mut ledger: Ledger, id: &str) -> Result
     approval::expire(s, &mut ledger)?;
     let row = ledger.alert(Some(id))?;
     check_alive(&ledger, &row, "resume")?;
-    let state = row.state()?;
+    let state = row.state;
     if state == AlertState::Settled {
         s.notify
             .note(&format!("alert {id} is settled: nothing left to send"));
@@ -168,7 +168,7 @@ pub async fn retry(
     let mut ledger = Ledger::open(&s.config.general.database)?;
     let row = ledger.alert(Some(id))?;
     check_alive(&ledger, &row, "retry")?;
-    if row.state()? == AlertState::Paused {
+    if row.state == AlertState::Paused {
         return Err(Error::Input(format!(
             "alert {id} is paused: `allerta resume {id}` sends the rest, `allerta cancel {id}` stops it"
         )));

@@ -268,7 +268,7 @@ impl Bot {
             esc(&row.template),
             esc(row.status.as_str()),
             esc(row.msg_type.as_str()),
-            esc(&row.state),
+            esc(row.state.as_str()),
             esc(&row.created_at),
         );
         for (channel, c) in &counts {

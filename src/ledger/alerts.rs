@@ -12,7 +12,8 @@ use rusqlite::{OptionalExtension, params};
 use super::{Ledger, LedgerError, lease_holder_alive, now_ms};
 
 /// `alert.state` (SPEC §11).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AlertState {
     AwaitingApproval,
     Sending,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
-use super::{Ledger, LedgerError};
+use super::{AlertState, Ledger, LedgerError};
 use crate::domain::{CapStatus, MsgType};
 
 #[derive(Debug, Clone, Serialize)]
@@ -14,7 +14,7 @@ pub struct AlertRow {
     pub template: String,
     pub status: CapStatus,
     pub msg_type: MsgType,
-    pub state: String,
+    pub state: AlertState,
     pub created_at: String,
     pub operator: String,
     pub host: String,
@@ -38,12 +38,6 @@ pub struct AlertRow {
     pub fingerprint: Option<String>,
     #[serde(skip)]
     pub rendered: String,
-}
-
-impl AlertRow {
-    pub fn state(&self) -> Result<super::AlertState, LedgerError> {
-        self.state.parse()
-    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -89,9 +83,17 @@ fn json_list(s: String) -> Vec<String> {
 }
 
 /// A text column holding one of the domain's values.
-fn parsed<T: std::str::FromStr<Err = String>>(r: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
-    r.get::<_, String>(idx)?.parse().map_err(|e: String| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
+fn parsed<T>(r: &Row<'_>, idx: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    r.get::<_, String>(idx)?.parse().map_err(|e: T::Err| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            e.to_string().into(),
+        )
     })
 }
 
@@ -101,7 +103,7 @@ fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<AlertRow> {
         template: r.get(1)?,
         status: parsed(r, 2)?,
         msg_type: parsed(r, 3)?,
-        state: r.get(4)?,
+        state: parsed(r, 4)?,
         created_at: r.get(5)?,
         operator: r.get(6)?,
         host: r.get(7)?,
