@@ -162,6 +162,16 @@ pub fn fill(
         let address = if public { "public" } else { "drill" };
         planner.add(ChannelId::Banner, address, None, default_lang, public)?;
     }
+    // One public post per social account, for Actual alerts only (SPEC
+    // §11; `request::prepare` already left them out of drills and tests).
+    for channel in ChannelId::SOCIAL {
+        if p.channels.contains(&channel)
+            && p.status == CapStatus::Actual
+            && let Some(account) = crate::channel::social::account(config, channel)
+        {
+            planner.add(channel, &account, None, default_lang, true)?;
+        }
+    }
     Ok(())
 }
 

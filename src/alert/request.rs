@@ -146,7 +146,13 @@ pub fn prepare(
     let mut channels = Vec::new();
     let mut skipped_channels = Vec::new();
     for c in wanted {
-        if rendered.channels.contains_key(&c) {
+        if c.is_social() && status != CapStatus::Actual {
+            // SPEC §11: Exercise and Test never reach a social account.
+            skipped_channels.push(format!(
+                "{c}: {} messages are never posted on social accounts",
+                status.as_str()
+            ));
+        } else if rendered.channels.contains_key(&c) {
             channels.push(c);
         } else {
             skipped_channels.push(format!(
@@ -157,8 +163,9 @@ pub fn prepare(
     }
     if channels.is_empty() {
         return Err(Error::Input(format!(
-            "nothing to send: template `{}` has no text for the selected channels",
-            template.id
+            "nothing to send: template `{}` has no text for the selected channels ({})",
+            template.id,
+            skipped_channels.join("; ")
         )));
     }
     let problems = limit_problems(config, &rendered);
@@ -198,6 +205,7 @@ pub fn prepare(
 /// 4096 characters, no empty message.
 pub fn limit_problems(config: &Config, rendered: &Rendered) -> Vec<String> {
     let max_segments = config.channels.sms.as_ref().map_or(3, |s| s.max_segments);
+    let link_base = crate::channel::social::link_base(config);
     let mut problems = Vec::new();
     for (channel, by_lang) in &rendered.channels {
         for (lang, text) in by_lang {
@@ -229,6 +237,15 @@ pub fn limit_problems(config: &Config, rendered: &Rendered) -> Vec<String> {
                         problems.push(format!(
                             "[{lang}] telegram: {n} characters exceed Telegram's 4096"
                         ));
+                    }
+                }
+                ChannelId::Facebook | ChannelId::Mastodon | ChannelId::Bluesky => {
+                    if let Some(p) = crate::channel::social::limits::check_text(
+                        *channel,
+                        &text.text,
+                        link_base.as_deref(),
+                    ) {
+                        problems.push(format!("[{lang}] {channel}: {p}"));
                     }
                 }
                 ChannelId::Email | ChannelId::Banner => {}
