@@ -541,6 +541,7 @@ certainty = "Likely"
 [it]
 headline = "Avviso"
 sms = "Avviso"
+banner = "Avviso"
 social = """{social}"""
 "#
         ),
@@ -586,6 +587,9 @@ fn templates_check_and_send_count_each_network_as_it_counts() {
     let (code, _, err) = p.run(&["send", "avviso", "--all", "--yes", "--channel", "mastodon"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("[it] mastodon"), "{err}");
+    // A social text that does not fit never blocks the other channels.
+    let (code, _, err) = p.run(&["send", "avviso", "--all", "--yes", "--channel", "banner"]);
+    assert_eq!(code, 0, "{err}");
     let calls = state(server.port)["calls"]
         .as_array()
         .cloned()

@@ -168,7 +168,11 @@ pub fn prepare(
             skipped_channels.join("; ")
         )));
     }
-    let problems = limit_problems(config, &rendered);
+    // A social text never blocks a channel it is not for: only the social
+    // channels this alert posts on are measured.
+    let problems = channel_problems(config, &rendered, |c| {
+        !c.is_social() || channels.contains(&c)
+    });
     if !problems.is_empty() {
         return Err(Error::Input(format!(
             "template `{}` renders texts that cannot be sent:\n  {}",
@@ -202,12 +206,24 @@ pub fn prepare(
 }
 
 /// Channel limits a rendered text must respect: SMS segments, Telegram's
-/// 4096 characters, no empty message.
+/// 4096 characters, each social network's length, no empty message. Social
+/// texts are measured only for the networks the config has an account on.
 pub fn limit_problems(config: &Config, rendered: &Rendered) -> Vec<String> {
+    channel_problems(config, rendered, |c| {
+        !c.is_social() || config.channels.social_transport(c).is_some()
+    })
+}
+
+/// [`limit_problems`] for the channels `wanted` says yes to.
+fn channel_problems(
+    config: &Config,
+    rendered: &Rendered,
+    wanted: impl Fn(ChannelId) -> bool,
+) -> Vec<String> {
     let max_segments = config.channels.sms.as_ref().map_or(3, |s| s.max_segments);
     let link_base = crate::channel::social::link_base(config);
     let mut problems = Vec::new();
-    for (channel, by_lang) in &rendered.channels {
+    for (channel, by_lang) in rendered.channels.iter().filter(|(c, _)| wanted(**c)) {
         for (lang, text) in by_lang {
             if text.text.trim().is_empty() {
                 problems.push(format!("[{lang}] {channel}: the text is empty"));

@@ -55,3 +55,85 @@ impl Ledger {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::params;
+
+    use super::super::test_support::ledger;
+    use super::*;
+
+    /// An alert of thread `t1` planned with `transports`, and its delivery
+    /// on `channel` in `state` with `post` as provider id.
+    fn message(
+        l: &Ledger,
+        id: &str,
+        transports: &str,
+        channel: &str,
+        state: &str,
+        post: Option<&str>,
+    ) {
+        l.conn
+            .execute(
+                "INSERT INTO alerts (id, template, variables, status, msg_type, audience, channels,
+                                     rendered, headline, created_at, operator, host, thread_id, transports)
+                 VALUES (?1, 't', '{}', 'Actual', 'Alert', '{}', '[]', '{}', 'h', 'now', 'o', 'h', 't1', ?2)",
+                params![id, transports],
+            )
+            .expect("alert");
+        l.conn
+            .execute(
+                "INSERT INTO deliveries (alert_id, channel, address, language, state, updated_at, token, provider_id)
+                 VALUES (?1, ?2, 'account', 'it', ?3, 0, 'k', ?4)",
+                params![id, channel, state, post],
+            )
+            .expect("delivery");
+    }
+
+    #[test]
+    fn a_follow_up_replies_to_the_first_and_the_latest_post_of_its_thread() {
+        let (_dir, l) = ledger();
+        let api = r#"{"mastodon": "api", "bluesky": "api"}"#;
+        message(&l, "t1", api, "mastodon", "delivered", Some("101"));
+        message(&l, "u1", api, "mastodon", "failed", None);
+        message(&l, "u2", api, "mastodon", "delivered", Some("103"));
+        message(&l, "c1", api, "mastodon", "pending", None);
+        let threads = l.social_threads("c1").expect("threads");
+        assert_eq!(
+            threads.get(&ChannelId::Mastodon),
+            Some(&SocialThread {
+                root: "101".into(),
+                parent: "103".into()
+            })
+        );
+        // The first message has no thread to reply to; later messages are
+        // never replied to by earlier ones.
+        assert!(l.social_threads("t1").expect("threads").is_empty());
+        assert_eq!(
+            l.social_threads("u2").expect("threads")[&ChannelId::Mastodon].parent,
+            "101"
+        );
+    }
+
+    #[test]
+    fn an_outbox_line_is_no_post_to_reply_to() {
+        let (_dir, l) = ledger();
+        message(
+            &l,
+            "t1",
+            r#"{"bluesky": "outbox"}"#,
+            "bluesky",
+            "sent",
+            Some("bluesky.jsonl@0"),
+        );
+        message(
+            &l,
+            "u1",
+            r#"{"bluesky": "api"}"#,
+            "bluesky",
+            "pending",
+            None,
+        );
+        assert!(l.social_threads("u1").expect("threads").is_empty());
+    }
+}
