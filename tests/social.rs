@@ -652,3 +652,70 @@ fn check_signs_in_to_each_account_without_posting() {
         );
     }
 }
+
+#[test]
+fn a_send_killed_after_the_posts_were_made_resumes_without_a_second_post() {
+    let server = social_server();
+    for network in SOCIAL {
+        fault(
+            server.port,
+            json!({"network": network, "kind": "hang_after_create", "seconds": 20}),
+        );
+    }
+    let p = good_project(server.port);
+    let mut args = vec![
+        "send",
+        "allerta-meteo",
+        "--var",
+        "livello=rosso",
+        "--var",
+        "rischio=idraulico",
+        "--var",
+        "dalle=ora",
+        "--all",
+        "--yes",
+    ];
+    for c in SOCIAL {
+        args.extend_from_slice(&["--channel", c]);
+    }
+    let mut child = p
+        .cmd()
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start send");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while SOCIAL.iter().any(|n| posts(server.port, n).is_empty()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the posts were never made"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The posts are made, their answers not yet back: the process dies.
+    child.kill().expect("kill send");
+    child.wait().expect("reap send");
+    let states = p.sql("SELECT state FROM deliveries WHERE channel != 'banner'");
+    assert_eq!(states, ["sending", "sending", "sending"], "outcome unknown");
+    let id = p.sql("SELECT id FROM alerts")[0].clone();
+
+    let (code, _, err) = p.run(&["resume", &id, "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    for network in SOCIAL {
+        assert_eq!(
+            posts(server.port, network).len(),
+            1,
+            "{network}: no second post"
+        );
+    }
+    let states = p.sql("SELECT state FROM deliveries WHERE channel != 'banner'");
+    assert_eq!(states, ["delivered", "delivered", "delivered"]);
+    let fb = p.sql("SELECT provider_id FROM deliveries WHERE channel = 'facebook'");
+    assert_eq!(
+        fb[0],
+        posts(server.port, "facebook")[0]["id"]
+            .as_str()
+            .unwrap_or("")
+    );
+}

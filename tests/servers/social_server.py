@@ -23,6 +23,8 @@ Test control:
   POST /_test/fault   {"network": "mastodon", "kind": "status", "status": 503}
                       {"network": "bluesky", "kind": "rate_limit", "reset_in": 1}
                       {"network": "facebook", "kind": "drop_after_create"}
+                      {"network": "bluesky", "kind": "hang_after_create", "seconds": 20}
+                      (creates the post, then answers nothing for that long)
                       (each fault applies once, to the next post on that network)
   POST /_test/config  {"mastodon_max": 100}
   GET  /_test/state   {"facebook": [...], "mastodon": [...], "bluesky": [...],
@@ -37,6 +39,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 import unicodedata
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -138,7 +141,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def apply_fault(self, network, fault, rate_headers):
         """Answers a status or rate-limit fault; returns True if it did."""
-        if fault is None or fault["kind"] == "drop_after_create":
+        if fault is None or fault["kind"] in ("drop_after_create", "hang_after_create"):
             return False
         if fault["kind"] == "rate_limit":
             status, body = 429, fault.get("body")
@@ -243,7 +246,9 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 pid = "%s_%d" % (post["id"].split("_")[1], 5000 + len(post["comments"]))
                 post["comments"].append({"id": pid, "message": message, "created_time": created})
-        if fault and fault["kind"] == "drop_after_create":
+        if fault and fault["kind"] in ("drop_after_create", "hang_after_create"):
+            if fault["kind"] == "hang_after_create":
+                time.sleep(fault.get("seconds", 20))
             return self.drop("facebook")
         self.send(200, {"id": pid}, network="facebook")
 
@@ -286,7 +291,9 @@ class Handler(BaseHTTPRequestHandler):
                       "in_reply_to_id": reply_to, "idempotency_key": key,
                       "created_at": now().strftime("%Y-%m-%dT%H:%M:%S.000Z")}
             STATE["mastodon"].append(status)
-        if fault and fault["kind"] == "drop_after_create":
+        if fault and fault["kind"] in ("drop_after_create", "hang_after_create"):
+            if fault["kind"] == "hang_after_create":
+                time.sleep(fault.get("seconds", 20))
             return self.drop("mastodon")
         self.send(200, status_json(status), network="mastodon")
 
@@ -357,7 +364,9 @@ class Handler(BaseHTTPRequestHandler):
             uri = "at://%s/app.bsky.feed.post/%s" % (DID, rkey)
             cid = "bafyrei" + hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:52]
             STATE["bluesky"].append({"rkey": rkey, "uri": uri, "cid": cid, "value": record})
-        if fault and fault["kind"] == "drop_after_create":
+        if fault and fault["kind"] in ("drop_after_create", "hang_after_create"):
+            if fault["kind"] == "hang_after_create":
+                time.sleep(fault.get("seconds", 20))
             return self.drop("bluesky")
         self.send(200, {"uri": uri, "cid": cid, "commit": {"cid": "bafyreicommit", "rev": rkey},
                         "validationStatus": "valid"}, network="bluesky")
