@@ -719,3 +719,40 @@ fn a_send_killed_after_the_posts_were_made_resumes_without_a_second_post() {
             .unwrap_or("")
     );
 }
+
+#[test]
+fn preview_shows_each_post_length_as_the_network_counts_it() {
+    let server = social_server();
+    let p = good_project(server.port);
+    let (code, out, err) = p.json(&[
+        "preview",
+        "allerta-meteo",
+        "--var",
+        "livello=rosso",
+        "--var",
+        "rischio=idraulico",
+        "--var",
+        "dalle=ora",
+        "--lang",
+        "it",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let channels = &out["languages"]["it"]["channels"];
+    let text = channels["bluesky"]["text"].as_str().expect("bluesky text");
+    let link = format!("{SITE}?alert=20260101T000000-0000");
+    let post = format!("{text}\n\n{link}");
+    // "⚠️" is two code points (U+26A0 U+FE0F) but one grapheme.
+    assert_eq!(
+        channels["bluesky"]["post"]["length"],
+        post.chars().count() - 1
+    );
+    assert_eq!(channels["bluesky"]["post"]["max"], 300);
+    let mastodon = channels["mastodon"]["post"]["length"]
+        .as_u64()
+        .expect("length");
+    assert_eq!(
+        mastodon as usize,
+        channels["bluesky"]["post"]["length"].as_u64().unwrap_or(0) as usize - link.len() + 23
+    );
+    assert!(posts(server.port, "mastodon").is_empty());
+}

@@ -68,6 +68,34 @@ pub fn problem(channel: ChannelId, post: &str) -> Option<String> {
     (n > max).then(|| format!("{n} {unit} exceed {channel}'s limit of {max}"))
 }
 
+/// For `preview`: the post's length as the network counts it, the link
+/// included (`None` for other channels).
+pub fn length_json(
+    channel: ChannelId,
+    text: &str,
+    link_base: Option<&str>,
+) -> Option<serde_json::Value> {
+    let link = link_base.map(|b| alert_link(b, SAMPLE_ALERT_ID));
+    let (n, max, unit) = measure(channel, &compose(text, link.as_deref()))?;
+    Some(serde_json::json!({ "length": n, "max": max, "unit": unit, "with_link": link.is_some() }))
+}
+
+/// For `preview`: "N of MAX unit (with the link)".
+pub fn length_line(channel: ChannelId, text: &str, link_base: Option<&str>) -> Option<String> {
+    let v = length_json(channel, text, link_base)?;
+    Some(format!(
+        "{} of {} {}{}",
+        v["length"],
+        v["max"],
+        v["unit"].as_str().unwrap_or(""),
+        if link_base.is_some() {
+            ", with the link to the alert page added when posting"
+        } else {
+            ""
+        }
+    ))
+}
+
 /// The check behind `templates check` and `send`: the template's text with
 /// the link it will carry (an alert id of the real length).
 pub fn check_text(channel: ChannelId, text: &str, link_base: Option<&str>) -> Option<String> {
