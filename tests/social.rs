@@ -756,3 +756,53 @@ fn preview_shows_each_post_length_as_the_network_counts_it() {
     );
     assert!(posts(server.port, "mastodon").is_empty());
 }
+
+#[test]
+fn a_follow_up_whose_first_post_was_deleted_is_posted_on_its_own() {
+    let server = social_server();
+    let p = good_project(server.port);
+    let (code, status, err) = send_social(&p, &[]);
+    assert_eq!(code, 0, "{err}");
+    let first = alert_id(&status);
+    // Someone at the comune deleted the posts by hand.
+    for network in ["facebook", "mastodon"] {
+        http(
+            server.port,
+            "POST",
+            "/_test/delete",
+            Some(&json!({"network": network})),
+        );
+    }
+    let (code, update, err) = p.json(&[
+        "update",
+        &first,
+        "allerta-meteo",
+        "--var",
+        "livello=arancione",
+        "--var",
+        "rischio=idraulico",
+        "--var",
+        "dalle=ore 18 di oggi",
+        "--yes",
+    ]);
+    let errors = p.sql(
+        "SELECT channel || ': ' || COALESCE(last_error, '') FROM deliveries WHERE state = 'failed'",
+    );
+    assert_eq!(code, 0, "{err} {errors:?}");
+    let update_id = alert_id(&update);
+    for c in ["facebook", "mastodon"] {
+        assert_eq!(count(&update, c, "delivered"), 1, "{c}: {update}");
+    }
+    let toots = posts(server.port, "mastodon");
+    assert_eq!(toots.len(), 1, "{toots:?}");
+    assert_eq!(toots[0]["in_reply_to_id"], Value::Null);
+    assert!(
+        toots[0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("?alert={update_id}"))
+    );
+    let fb = posts(server.port, "facebook");
+    assert_eq!(fb.len(), 1, "{fb:?}");
+    assert_eq!(fb[0]["link"], format!("{SITE}?alert={update_id}").as_str());
+}

@@ -27,6 +27,7 @@ Test control:
                       (creates the post, then answers nothing for that long)
                       (each fault applies once, to the next post on that network)
   POST /_test/config  {"mastodon_max": 100}
+  POST /_test/delete  {"network": "mastodon"}   (the account deletes every post)
   GET  /_test/state   {"facebook": [...], "mastodon": [...], "bluesky": [...],
                        "calls": [{"network", "method", "path", "status"}]}
 
@@ -44,7 +45,7 @@ import unicodedata
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-LOCK = threading.Lock()
+LOCK = threading.RLock()  # send() records the call while a handler may hold it
 STATE = {"facebook": [], "mastodon": [], "bluesky": [], "calls": []}
 FAULTS = []
 CONFIG = {"mastodon_max": 500}
@@ -176,6 +177,10 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_test/fault" and method == "POST":
             with LOCK:
                 FAULTS.append(self.body())
+            return self.send(200, {"ok": True})
+        if path == "/_test/delete" and method == "POST":
+            with LOCK:
+                STATE[self.body()["network"]].clear()
             return self.send(200, {"ok": True})
         if path == "/_test/config" and method == "POST":
             with LOCK:

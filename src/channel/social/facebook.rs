@@ -72,8 +72,13 @@ impl Facebook {
         })
     }
 
-    /// `GET {edge}` and the id of the first item our marker matches.
-    async fn find(&self, edge: &str, marker: &Marker<'_>) -> Result<Option<String>, DeliveryError> {
+    /// `GET {edge}` and the id of the first item our marker matches;
+    /// `None` when the edge's object is gone.
+    async fn find(
+        &self,
+        edge: &str,
+        marker: &Marker<'_>,
+    ) -> Result<Option<Option<String>>, DeliveryError> {
         let response = self
             .client
             .get(format!("{}/{edge}", self.api))
@@ -83,6 +88,9 @@ impl Facebook {
             .await
             .map_err(|e| http::network_error(NAME, &e))?;
         let reply = Reply::read(NAME, response).await?;
+        if is_gone(&reply) {
+            return Ok(None);
+        }
         if !reply.status.is_success() {
             return Err(failure(&reply));
         }
@@ -92,10 +100,53 @@ impl Facebook {
                 "{NAME}: {edge} answered without data"
             )));
         };
-        Ok(items
-            .iter()
-            .find(|item| marker.matches(item))
-            .and_then(|item| item["id"].as_str().map(str::to_owned)))
+        Ok(Some(
+            items
+                .iter()
+                .find(|item| marker.matches(item))
+                .and_then(|item| item["id"].as_str().map(str::to_owned)),
+        ))
+    }
+
+    /// Looks for our post under `edge`, and writes it there if it is not
+    /// found: its id, or `None` when the edge's object is gone.
+    async fn publish(
+        &self,
+        m: &Message<'_>,
+        edge: &str,
+        marker: &Marker<'_>,
+        form: &[(&str, &str)],
+    ) -> Result<Option<String>, DeliveryError> {
+        match self.find(edge, marker).await? {
+            None => return Ok(None),
+            Some(Some(id)) => {
+                tracing::info!(delivery = m.delivery.id, %id, "Facebook post already made by an earlier attempt");
+                return Ok(Some(id));
+            }
+            Some(None) => {}
+        }
+        let response = self
+            .client
+            .post(format!("{}/{edge}", self.api))
+            .bearer_auth(self.token.expose())
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| http::network_error(NAME, &e))?;
+        let reply = Reply::read(NAME, response).await?;
+        if is_gone(&reply) {
+            return Ok(None);
+        }
+        if !reply.status.is_success() {
+            return Err(failure(&reply));
+        }
+        match reply.json()["id"].as_str() {
+            Some(id) => Ok(Some(id.to_owned())),
+            None => Err(DeliveryError::transient(format!(
+                "{NAME}: {} without a post id",
+                reply.status
+            ))),
+        }
     }
 
     async fn post(&self, m: &Message<'_>) -> Result<Accepted, DeliveryError> {
@@ -114,44 +165,41 @@ impl Facebook {
                 .ok()
                 .map(|t| t.with_timezone(&Utc)),
         };
-        // An alert is a Page post; a follow-up a comment on the first post.
-        let thread = m.alert.thread_posts.get(&ChannelId::Facebook);
-        let edge = match thread {
-            Some(t) => format!("{}/comments", t.root),
-            None => format!("{}/feed", self.page_id),
-        };
         let delivered = |id: String| Accepted {
             provider_id: Some(id),
             delivered: true,
         };
-        if let Some(id) = self.find(&edge, &marker).await? {
-            tracing::info!(delivery = m.delivery.id, %id, "Facebook post already made by an earlier attempt");
-            return Ok(delivered(id));
+        // A follow-up is a comment on the thread's first post…
+        if let Some(thread) = m.alert.thread_posts.get(&ChannelId::Facebook) {
+            let edge = format!("{}/comments", thread.root);
+            let form = [("message", text.as_str())];
+            if let Some(id) = self.publish(m, &edge, &marker, &form).await? {
+                return Ok(delivered(id));
+            }
+            // …unless someone deleted that post: then the follow-up is a
+            // post of its own rather than lost.
+            tracing::warn!(root = %thread.root, "Facebook: the thread's first post is gone; posting on the Page");
         }
         let mut form = vec![("message", text.as_str())];
-        if let (None, Some(link)) = (thread, link.as_deref()) {
+        if let Some(link) = link.as_deref() {
             form.push(("link", link));
         }
-        let response = self
-            .client
-            .post(format!("{}/{edge}", self.api))
-            .bearer_auth(self.token.expose())
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| http::network_error(NAME, &e))?;
-        let reply = Reply::read(NAME, response).await?;
-        if !reply.status.is_success() {
-            return Err(failure(&reply));
-        }
-        match reply.json()["id"].as_str() {
-            Some(id) => Ok(delivered(id.to_owned())),
-            None => Err(DeliveryError::transient(format!(
-                "{NAME}: {} without a post id",
-                reply.status
+        let edge = format!("{}/feed", self.page_id);
+        match self.publish(m, &edge, &marker, &form).await? {
+            Some(id) => Ok(delivered(id)),
+            None => Err(DeliveryError::permanent(format!(
+                "Facebook: Page {} does not exist or this token cannot see it: check channels.facebook.page_id",
+                self.page_id
             ))),
         }
     }
+}
+
+/// Graph's "object does not exist" (code 100, subcode 33): a deleted post.
+fn is_gone(reply: &Reply) -> bool {
+    let json = reply.json();
+    json["error"]["code"].as_i64() == Some(100)
+        && json["error"]["error_subcode"].as_i64() == Some(33)
 }
 
 /// The wait the Graph API asks for after a rate limit: `Retry-After`, else
@@ -196,7 +244,7 @@ fn failure(reply: &Reply) -> DeliveryError {
             "Facebook refused the Page access token ({detail}): get a new long-lived Page token (docs/social.md) into {TOKEN_KEY}, then `allerta retry`"
         )),
         10 | 200..=299 => DeliveryError::permanent(format!(
-            "Facebook: the token may not post on this Page ({detail}): it needs pages_manage_posts (docs/social.md)"
+            "Facebook: the token may not use this Page ({detail}): it needs pages_manage_posts and pages_read_engagement (docs/social.md)"
         )),
         4 | 17 | 32 | 341 | 613 | 80001 => DeliveryError::Transient {
             reason: format!("Facebook: rate limited ({detail})"),

@@ -35,14 +35,16 @@ impl Mastodon {
         })
     }
 
-    async fn post(&self, m: &Message<'_>) -> Result<Accepted, DeliveryError> {
-        let text = post_text(self.link_base.as_deref(), m);
-        if let Some(p) = limits::problem(ChannelId::Mastodon, &text) {
-            return Err(DeliveryError::permanent(p));
-        }
+    /// `POST /api/v1/statuses` with the delivery's Idempotency-Key.
+    async fn create(
+        &self,
+        m: &Message<'_>,
+        text: &str,
+        in_reply_to: Option<&str>,
+    ) -> Result<Reply, DeliveryError> {
         let mut body = json!({ "status": text, "visibility": self.visibility });
-        if let Some(thread) = m.alert.thread_posts.get(&ChannelId::Mastodon) {
-            body["in_reply_to_id"] = json!(thread.parent);
+        if let Some(id) = in_reply_to {
+            body["in_reply_to_id"] = json!(id);
         }
         let response = self
             .client
@@ -53,7 +55,26 @@ impl Mastodon {
             .send()
             .await
             .map_err(|e| http::network_error(NAME, &e))?;
-        let reply = Reply::read(NAME, response).await?;
+        Reply::read(NAME, response).await
+    }
+
+    async fn post(&self, m: &Message<'_>) -> Result<Accepted, DeliveryError> {
+        let text = post_text(self.link_base.as_deref(), m);
+        if let Some(p) = limits::problem(ChannelId::Mastodon, &text) {
+            return Err(DeliveryError::permanent(p));
+        }
+        let thread = m.alert.thread_posts.get(&ChannelId::Mastodon);
+        let mut reply = self
+            .create(m, &text, thread.map(|t| t.parent.as_str()))
+            .await?;
+        if let Some(t) = thread
+            && reply.status.as_u16() == 404
+        {
+            // The post replied to was deleted: a post of its own rather
+            // than a lost follow-up.
+            tracing::warn!(parent = %t.parent, "Mastodon: the post replied to is gone; posting on its own");
+            reply = self.create(m, &text, None).await?;
+        }
         if !reply.status.is_success() {
             return Err(failure(&reply));
         }
