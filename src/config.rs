@@ -235,9 +235,26 @@ pub struct Channels {
     pub sms: Option<Sms>,
     pub email: Option<Email>,
     pub banner: Option<Banner>,
+    /// Social accounts (SPEC §15).
+    pub facebook: Option<crate::channel::social::config::Facebook>,
+    pub mastodon: Option<crate::channel::social::config::Mastodon>,
+    pub bluesky: Option<crate::channel::social::config::Bluesky>,
 }
 
 impl Channels {
+    /// The transport of a configured social channel.
+    pub fn social_transport(
+        &self,
+        channel: ChannelId,
+    ) -> Option<crate::channel::social::config::SocialTransport> {
+        match channel {
+            ChannelId::Facebook => self.facebook.as_ref().map(|c| c.transport),
+            ChannelId::Mastodon => self.mastodon.as_ref().map(|c| c.transport),
+            ChannelId::Bluesky => self.bluesky.as_ref().map(|c| c.transport),
+            _ => None,
+        }
+    }
+
     /// The transport a channel is configured with (`outbox`, `kannel`…),
     /// recorded with every alert so `resume` never sends a training alert
     /// for real after the transport changed.
@@ -260,6 +277,9 @@ impl Channels {
                 BannerTransport::Files => "files",
                 BannerTransport::Outbox => "outbox",
             }),
+            ChannelId::Facebook | ChannelId::Mastodon | ChannelId::Bluesky => {
+                self.social_transport(channel).map(|t| t.as_str())
+            }
         }
     }
 
@@ -276,6 +296,11 @@ impl Channels {
         }
         if self.banner.is_some() {
             ids.push(ChannelId::Banner);
+        }
+        for social in ChannelId::SOCIAL {
+            if self.social_transport(social).is_some() {
+                ids.push(social);
+            }
         }
         ids
     }
@@ -530,6 +555,9 @@ struct RawChannels {
     sms: Option<RawSms>,
     email: Option<RawEmail>,
     banner: Option<RawBanner>,
+    facebook: Option<crate::channel::social::config::RawFacebook>,
+    mastodon: Option<crate::channel::social::config::RawMastodon>,
+    bluesky: Option<crate::channel::social::config::RawBluesky>,
 }
 
 #[derive(Deserialize)]
@@ -919,6 +947,26 @@ impl Config {
                 output_dir: rel(b.output_dir.unwrap_or_else(|| "public".into())),
                 public_url: b.public_url,
             });
+        }
+        {
+            let secret: crate::channel::social::config::SecretFn<'_, ConfigError> = &secret;
+            let invalid: crate::channel::social::config::InvalidFn<'_, ConfigError> = &invalid;
+            let c = &mut channels;
+            c.facebook = raw
+                .channels
+                .facebook
+                .map(|f| f.resolve(secret, invalid))
+                .transpose()?;
+            c.mastodon = raw
+                .channels
+                .mastodon
+                .map(|m| m.resolve(secret, invalid))
+                .transpose()?;
+            c.bluesky = raw
+                .channels
+                .bluesky
+                .map(|b| b.resolve(secret, invalid))
+                .transpose()?;
         }
 
         let serve = match raw.serve {

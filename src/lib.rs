@@ -17,7 +17,7 @@
 //! - [`dispatch`]: the engine: lanes (a loop around a testable turn) over a `Queue`, retry policy, pacing.
 //! - [`web`]: public web files: banner.json/html, widget, CAP 1.2, Atom feed.
 //! - [`serve`]: `allerta serve`: SMS delivery reports, health, metrics.
-//! - [`channel`]: the `Channel` trait and its transports (outbox, email, telegram…).
+//! - [`channel`]: the `Channel` trait and its transports (outbox, email, telegram…, social posts).
 //! - [`check`]: readiness probes for `allerta check` (database, channels).
 //! - [`bot`]: the Telegram subscription bot (subscribers, acknowledgements).
 //! - [`watch`]: `allerta watch`: drafts from official bulletins (DPC, CAP).

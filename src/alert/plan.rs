@@ -173,6 +173,16 @@ pub fn fill(
             public,
         )?;
     }
+    // One public post per social account, for Actual alerts only (SPEC
+    // §11; `request::prepare` already left them out of drills and tests).
+    for channel in ChannelId::SOCIAL {
+        if p.channels.contains(&channel)
+            && p.status == CapStatus::Actual
+            && let Some(account) = crate::channel::social::account(config, channel)
+        {
+            planner.add(channel, &account, &Recipient::Public, default_lang, true)?;
+        }
+    }
     Ok(())
 }
 

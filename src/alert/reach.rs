@@ -91,6 +91,12 @@ impl Reach {
                 reach.outside_drill += 1;
             }
         }
+        for social in ChannelId::SOCIAL {
+            if p.channels.contains(&social) && p.status == CapStatus::Actual {
+                reach.per_channel.insert(social, 1);
+                reach.outside_drill += 1;
+            }
+        }
         if p.channels.contains(&ChannelId::Banner) {
             reach.per_channel.insert(ChannelId::Banner, 1);
             reach.outside_drill += u64::from(p.status == CapStatus::Actual);
@@ -111,6 +117,9 @@ impl Reach {
                     " (public banner + CAP feed)".into()
                 }
                 ChannelId::Banner => " (drill banner)".into(),
+                ChannelId::Facebook | ChannelId::Mastodon | ChannelId::Bluesky => {
+                    " (public post)".into()
+                }
                 ChannelId::Sms => {
                     let segments = p
                         .rendered

@@ -146,7 +146,13 @@ pub fn prepare(
     let mut channels = Vec::new();
     let mut skipped_channels = Vec::new();
     for c in wanted {
-        if rendered.channels.contains_key(&c) {
+        if c.is_social() && status != CapStatus::Actual {
+            // SPEC §11: Exercise and Test never reach a social account.
+            skipped_channels.push(format!(
+                "{c}: {} messages are never posted on social accounts",
+                status.as_str()
+            ));
+        } else if rendered.channels.contains_key(&c) {
             channels.push(c);
         } else {
             skipped_channels.push(format!(
@@ -157,11 +163,16 @@ pub fn prepare(
     }
     if channels.is_empty() {
         return Err(Error::Input(format!(
-            "nothing to send: template `{}` has no text for the selected channels",
-            template.id
+            "nothing to send: template `{}` has no text for the selected channels ({})",
+            template.id,
+            skipped_channels.join("; ")
         )));
     }
-    let problems = limit_problems(config, &rendered);
+    // A social text never blocks a channel it is not for: only the social
+    // channels this alert posts on are measured.
+    let problems = channel_problems(config, &rendered, |c| {
+        !c.is_social() || channels.contains(&c)
+    });
     if !problems.is_empty() {
         return Err(Error::Input(format!(
             "template `{}` renders texts that cannot be sent:\n  {}",
@@ -195,11 +206,24 @@ pub fn prepare(
 }
 
 /// Channel limits a rendered text must respect: SMS segments, Telegram's
-/// 4096 characters, no empty message.
+/// 4096 characters, each social network's length, no empty message. Social
+/// texts are measured only for the networks the config has an account on.
 pub fn limit_problems(config: &Config, rendered: &Rendered) -> Vec<String> {
+    channel_problems(config, rendered, |c| {
+        !c.is_social() || config.channels.social_transport(c).is_some()
+    })
+}
+
+/// [`limit_problems`] for the channels `wanted` says yes to.
+fn channel_problems(
+    config: &Config,
+    rendered: &Rendered,
+    wanted: impl Fn(ChannelId) -> bool,
+) -> Vec<String> {
     let max_segments = config.channels.sms.as_ref().map_or(3, |s| s.max_segments);
+    let link_base = crate::channel::social::link_base(config);
     let mut problems = Vec::new();
-    for (channel, by_lang) in &rendered.channels {
+    for (channel, by_lang) in rendered.channels.iter().filter(|(c, _)| wanted(**c)) {
         for (lang, text) in by_lang {
             if text.text.trim().is_empty() {
                 problems.push(format!("[{lang}] {channel}: the text is empty"));
@@ -229,6 +253,15 @@ pub fn limit_problems(config: &Config, rendered: &Rendered) -> Vec<String> {
                         problems.push(format!(
                             "[{lang}] telegram: {n} characters exceed Telegram's 4096"
                         ));
+                    }
+                }
+                ChannelId::Facebook | ChannelId::Mastodon | ChannelId::Bluesky => {
+                    if let Some(p) = crate::channel::social::limits::check_text(
+                        *channel,
+                        &text.text,
+                        link_base.as_deref(),
+                    ) {
+                        problems.push(format!("[{lang}] {channel}: {p}"));
                     }
                 }
                 ChannelId::Email | ChannelId::Banner => {}

@@ -125,6 +125,7 @@ pub fn alert_context(row: &AlertRow) -> Result<AlertContext, Error> {
         rendered: serde_json::from_str(&row.rendered).map_err(|_| corrupt("rendered texts"))?,
         created_at: row.created_at.clone(),
         expires_at: row.expires_at.clone(),
+        thread_posts: Default::default(),
     })
 }
 
@@ -257,7 +258,19 @@ fn before_run(
     alert_id: &str,
 ) -> Result<(AlertContext, Vec<Arc<dyn Channel>>), Error> {
     let row = ledger.alert(Some(alert_id))?;
-    let context = alert_context(&row)?;
+    let mut context = alert_context(&row)?;
+    // Social follow-ups reply in the thread of the alert's first post.
+    context.thread_posts = ledger
+        .social_threads(alert_id)?
+        .into_iter()
+        .map(|(channel, t)| {
+            let posts = channel::social::ThreadPosts {
+                root: t.root,
+                parent: t.parent,
+            };
+            (channel, posts)
+        })
+        .collect();
     let reset = ledger.reset_sending(alert_id)?;
     if reset > 0 {
         s.notify.note(&format!(

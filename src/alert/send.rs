@@ -147,6 +147,9 @@ pub async fn send(s: &Session<'_>, req: &SendRequest) -> Result<Sent, Error> {
         prepared.template.id,
         status.as_str()
     ));
+    for skipped in &prepared.skipped_channels {
+        s.notify.note(&format!("note: not sent on {skipped}"));
+    }
     let lease = Lease::take(&ledger, id.as_str())?;
     let ledger = run::deliver(s, ledger, lease).await?;
     Ok(Sent::Done {

@@ -406,6 +406,7 @@ mod tests {
             },
             created_at: "2026-11-26T21:00:00+00:00".into(),
             expires_at: None,
+            thread_posts: Default::default(),
         }
     }
 

@@ -7,6 +7,7 @@ pub mod banner;
 pub mod email;
 pub mod outbox;
 pub mod sms;
+pub mod social;
 pub mod telegram;
 
 use std::future::Future;
@@ -27,6 +28,9 @@ pub struct AlertContext {
     pub rendered: crate::template::Rendered,
     pub created_at: String,
     pub expires_at: Option<String>,
+    /// Social channels: the thread's earlier posts a follow-up replies to
+    /// (empty for a new alert, and for every other channel).
+    pub thread_posts: std::collections::BTreeMap<ChannelId, social::ThreadPosts>,
 }
 
 pub use crate::domain::Recipient;
@@ -171,6 +175,9 @@ pub fn build(config: &Config, channel: ChannelId) -> Result<Arc<dyn Channel>, Bu
                 TelegramTransport::Outbox => outbox(c.rate_per_second),
                 TelegramTransport::BotApi => Ok(Arc::new(telegram::Telegram::new(c)?)),
             }
+        }
+        ChannelId::Facebook | ChannelId::Mastodon | ChannelId::Bluesky => {
+            social::build(config, channel)
         }
         ChannelId::Banner => {
             let c = config

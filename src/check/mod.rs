@@ -14,6 +14,7 @@ pub mod probe;
 mod serve;
 mod sms_http;
 mod smtp;
+mod social;
 
 use std::path::Path;
 

@@ -4,6 +4,7 @@
 //! nothing.
 
 use super::{Item, kannel, sms_http, smtp};
+use crate::channel::social::config::SocialTransport;
 use crate::config::{BannerTransport, Config, EmailTransport, SmsTransport, TelegramTransport};
 use crate::domain::ChannelId;
 
@@ -34,6 +35,11 @@ pub fn outbox_channels(config: &Config) -> Vec<ChannelId> {
         .is_some_and(|b| b.transport == BannerTransport::Outbox)
     {
         ids.push(ChannelId::Banner);
+    }
+    for social in ChannelId::SOCIAL {
+        if c.social_transport(social) == Some(SocialTransport::Outbox) {
+            ids.push(social);
+        }
     }
     ids
 }
@@ -76,6 +82,9 @@ pub async fn channel(config: &Config, channel: ChannelId) -> Item {
             ),
             _ => not_configured(channel),
         },
+        ChannelId::Facebook | ChannelId::Mastodon | ChannelId::Bluesky => {
+            super::social::probe(config, channel).await
+        }
     }
 }
 

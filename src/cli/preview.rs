@@ -6,6 +6,9 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::alert::request::limit_problems;
+use crate::channel::social::limits::{
+    length_json as social_length_json, length_line as social_length_line,
+};
 use crate::domain::ChannelId;
 use crate::error::Error;
 use crate::template::{RenderOptions, Template, gsm};
@@ -80,6 +83,7 @@ pub fn run(ctx: &Ctx, args: PreviewArgs) -> Result<(), Error> {
         None => template.languages.keys().cloned().collect(),
     };
     let problems = limit_problems(config, &rendered);
+    let link_base = crate::channel::social::link_base(config);
     let missing: Vec<&str> = ChannelId::ALL
         .iter()
         .filter(|c| !rendered.channels.contains_key(c))
@@ -94,6 +98,9 @@ pub fn run(ctx: &Ctx, args: PreviewArgs) -> Result<(), Error> {
                     let mut v = json!(t);
                     if ch == ChannelId::Sms {
                         v["sms"] = sms_json(&t.text);
+                    }
+                    if let Some(len) = social_length_json(ch, &t.text, link_base.as_deref()) {
+                        v["post"] = len;
                     }
                     by_channel.insert(ch.to_string(), v);
                 }
@@ -138,6 +145,9 @@ pub fn run(ctx: &Ctx, args: PreviewArgs) -> Result<(), Error> {
                 println!("{}", t.text);
                 if ch == ChannelId::Sms {
                     println!("[{}]", sms_line(&t.text));
+                }
+                if let Some(line) = social_length_line(ch, &t.text, link_base.as_deref()) {
+                    println!("[{line}]");
                 }
                 if let Some(h) = &t.html {
                     println!("--- {ch} (html) ---\n{h}");

@@ -62,7 +62,9 @@ impl Contact {
             ChannelId::Sms => self.sms_number().map(PhoneNumber::as_str),
             ChannelId::Email => self.email.as_ref().map(EmailAddress::as_str),
             ChannelId::Telegram => self.telegram.as_ref().map(ChatId::as_str),
-            ChannelId::Banner => None,
+            ChannelId::Banner | ChannelId::Facebook | ChannelId::Mastodon | ChannelId::Bluesky => {
+                None
+            }
         }
     }
 

@@ -272,6 +272,7 @@ fn alert() -> Arc<AlertContext> {
         },
         created_at: "2026-12-01T00:00:00+00:00".into(),
         expires_at: None,
+        thread_posts: Default::default(),
     })
 }
 

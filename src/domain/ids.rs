@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-/// The four channels. The same word is used in config sections, `--channel`,
-/// JSON keys and outbox file names.
+/// The channels. The same word is used in config sections, `--channel`,
+/// JSON keys and outbox file names. The social networks (SPEC §15) come
+/// last: one public post per alert per account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelId {
@@ -16,10 +17,28 @@ pub enum ChannelId {
     Sms,
     Email,
     Banner,
+    Facebook,
+    Mastodon,
+    Bluesky,
 }
 
 impl ChannelId {
-    pub const ALL: [ChannelId; 4] = [Self::Telegram, Self::Sms, Self::Email, Self::Banner];
+    pub const ALL: [ChannelId; 7] = [
+        Self::Telegram,
+        Self::Sms,
+        Self::Email,
+        Self::Banner,
+        Self::Facebook,
+        Self::Mastodon,
+        Self::Bluesky,
+    ];
+
+    /// The social networks (SPEC §15): public posts, never for drills or tests.
+    pub const SOCIAL: [ChannelId; 3] = [Self::Facebook, Self::Mastodon, Self::Bluesky];
+
+    pub fn is_social(self) -> bool {
+        Self::SOCIAL.contains(&self)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -27,6 +46,9 @@ impl ChannelId {
             Self::Sms => "sms",
             Self::Email => "email",
             Self::Banner => "banner",
+            Self::Facebook => "facebook",
+            Self::Mastodon => "mastodon",
+            Self::Bluesky => "bluesky",
         }
     }
 }
@@ -45,7 +67,9 @@ impl FromStr for ChannelId {
             .into_iter()
             .find(|c| c.as_str() == s.trim())
             .ok_or_else(|| {
-                format!("unknown channel `{s}` (expected telegram, sms, email or banner)")
+                format!(
+                    "unknown channel `{s}` (expected telegram, sms, email, banner, facebook, mastodon or bluesky)"
+                )
             })
     }
 }

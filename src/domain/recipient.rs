@@ -10,7 +10,7 @@ pub enum Recipient {
     Subscriber(String),
     /// The public broadcast channel (`channels.telegram.broadcast_chat`).
     Broadcast,
-    /// Nobody in particular (the banner).
+    /// Nobody in particular (the banner, a social account's followers).
     Public,
 }
 

@@ -15,6 +15,7 @@ mod query;
 mod queue;
 mod registry;
 mod reports;
+mod social;
 mod state;
 mod subscribers;
 #[cfg(test)]
@@ -39,6 +40,7 @@ pub use query::{AlertRow, ChannelCounts, DeliveryRow};
 pub use queue::{Backlog, Claimed, Outcome, Record};
 pub use registry::{AudienceFilter, RegistryContact};
 pub use reports::{Effect, Lookup, Report, ReportState};
+pub use social::SocialThread;
 pub use state::DeliveryState;
 pub use subscribers::{ActiveSubscriber, Subscriber};
 pub use web::{PublishedAlert, parse_utc};

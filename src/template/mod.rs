@@ -75,6 +75,9 @@ pub struct LangTexts {
     pub email_text: Option<String>,
     pub email_html: Option<String>,
     pub banner: Option<String>,
+    /// The public post on the social accounts (plain text; the link to
+    /// the alert page is added when posting).
+    pub social: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -489,6 +492,19 @@ impl Template {
                         html,
                     },
                 );
+            }
+            if let Some(social) = field("social", |t| &t.social, false)? {
+                // One text for every network; each counts its own limit.
+                for channel in ChannelId::SOCIAL {
+                    put(
+                        channel,
+                        ChannelText {
+                            subject: None,
+                            text: prefix(social.clone()),
+                            html: None,
+                        },
+                    );
+                }
             }
             if let Some(banner) = field("banner", |t| &t.banner, false)? {
                 put(

@@ -77,6 +77,7 @@ impl Officers {
             rendered: note.rendered.clone(),
             created_at: chrono::Utc::now().to_rfc3339(),
             expires_at: None,
+            thread_posts: Default::default(),
         };
         let mut failures = Vec::new();
         for chat in &self.chats {
