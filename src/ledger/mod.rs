@@ -6,6 +6,7 @@
 mod acks;
 mod alerts;
 mod audit;
+mod console;
 mod drafts;
 mod erasure;
 mod followup;
@@ -29,6 +30,7 @@ use rusqlite_migration::{M, Migrations};
 pub use acks::Ack;
 pub use alerts::{AlertState, Halt};
 pub use audit::{AuditRow, Break};
+pub use console::{Failures, Tried, Unreached, ZoneReach};
 pub use drafts::{DraftRow, DraftState, NewDraft};
 pub use erasure::{ChatDelivery, Erased};
 pub use followup::FollowUp;
