@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""Drives the officer console in headless Chromium (Debian chromium-driver +
+python3-selenium) for tests/console.rs.
+
+    /usr/bin/python3 tests/servers/console_browser.py SCENARIO ARGS.json
+
+ARGS.json: {"base": "http://127.0.0.1:PORT", "user", "password",
+"bad_password", "alert", "out": artifacts dir, ...}. Prints one JSON
+document on stdout with what the browser saw; the Rust test judges it.
+
+Scenarios:
+  live      bad login, good login, the alert page sampled while the send
+            runs (counts read from the DOM, no reload), then the not-reached
+            list, the report printed to PDF, and every page at 390 px.
+  approvals log in, press approve or reject (ARGS "action") on the alert
+            (ARGS "alert"), report the answer page.
+"""
+
+import base64
+import json
+import os
+import sys
+import tempfile
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+
+def browser():
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for flag in [
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync",
+        "--user-data-dir=" + tempfile.mkdtemp(prefix="allerta-chromium-"),
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        "--window-size=1200,900",
+    ]:
+        opts.add_argument(flag)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+def login(d, base, user, password):
+    d.get(base + "/console/login")
+    d.find_element(By.ID, "user").clear()
+    d.find_element(By.ID, "user").send_keys(user)
+    d.find_element(By.ID, "password").send_keys(password)
+    # Keyboard only: Enter submits the form.
+    d.find_element(By.ID, "password").send_keys("\n")
+    time.sleep(0.3)
+
+
+def no_horizontal_scroll(d):
+    return d.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth"
+        " && document.body.scrollWidth <= window.innerWidth")
+
+
+def counts(d):
+    cells = d.find_elements(By.CSS_SELECTOR, "[data-live]")
+    return {c.get_attribute("data-live"): int(c.text) for c in cells if c.text.strip().isdigit()}
+
+
+def live(args):
+    base, out, alert = args["base"], args["out"], args["alert"]
+    d = browser()
+    res = {}
+    try:
+        login(d, base, args["user"], args["bad_password"])
+        err = d.find_elements(By.ID, "login-error")
+        res["bad_login_error"] = err[0].text if err else None
+        res["bad_login_url"] = d.current_url
+        d.save_screenshot(os.path.join(out, "console-login-failed.png"))
+
+        login(d, base, args["user"], args["password"])
+        res["after_login_url"] = d.current_url
+        res["alerts_listed"] = [a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, "table.alerts a")]
+        d.save_screenshot(os.path.join(out, "console-alerts.png"))
+
+        d.get(base + "/console/alerts/" + alert)
+        # A marker that a reload would wipe: the counts must move without one.
+        d.execute_script("window.__notReloaded = true;")
+        samples = []
+        deadline = time.time() + float(args.get("watch_seconds", 90))
+        while time.time() < deadline:
+            state = d.find_element(By.ID, "alert-state").text
+            samples.append({"t": time.time(), "state": state, "counts": counts(d)})
+            if len(samples) == 4:
+                d.save_screenshot(os.path.join(out, "console-alert-live.png"))
+            if state == "settled" and samples[-1]["counts"].get("sms.pending", 1) == 0 \
+                    and samples[-1]["counts"].get("sms.sending", 1) == 0:
+                break
+            time.sleep(0.5)
+        res["samples"] = samples
+        res["not_reloaded"] = d.execute_script("return window.__notReloaded === true;")
+        res["map_polygons"] = len(d.find_elements(By.CSS_SELECTOR, "svg.map polygon"))
+        # The test creates go_file once the ledger holds the last delivery
+        # reports (delivered / undelivered): what follows is compared with it.
+        go = args.get("go_file")
+        until = time.time() + 120
+        while go and not os.path.exists(go) and time.time() < until:
+            time.sleep(0.2)
+        d.refresh()
+        res["final_counts"] = counts(d)
+        res["zones"] = {el.get_attribute("data-live-zone"): el.text
+                        for el in d.find_elements(By.CSS_SELECTOR, "[data-live-zone]")}
+        d.save_screenshot(os.path.join(out, "console-alert.png"))
+
+        d.get(base + "/console/alerts/" + alert + "/not-reached")
+        rows = d.find_elements(By.CSS_SELECTOR, "#not-reached tbody tr")
+        res["not_reached"] = [{
+            "recipient": r.get_attribute("data-recipient"),
+            "phones": [a.text for a in r.find_elements(By.CSS_SELECTOR, "a[href^='tel:']")],
+            "text": r.text,
+        } for r in rows]
+        d.save_screenshot(os.path.join(out, "console-not-reached.png"))
+
+        d.get(base + "/console/alerts/" + alert + "/report")
+        res["report_has_chart"] = len(d.find_elements(By.CSS_SELECTOR, "svg.chart path")) > 0
+        res["report_failures"] = [r.text for r in d.find_elements(By.CSS_SELECTOR, "#failures tbody tr")]
+        res["report_audit_rows"] = len(d.find_elements(By.CSS_SELECTOR, "#audit tbody tr"))
+        d.save_screenshot(os.path.join(out, "console-report.png"))
+        pdf = d.execute_cdp_cmd("Page.printToPDF", {"printBackground": True, "preferCSSPageSize": True})
+        path = os.path.join(out, "console-report.pdf")
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(pdf["data"]))
+        res["pdf"] = path
+
+        d.set_window_size(390, 844)
+        res["narrow_width"] = d.execute_script("return window.innerWidth")
+        res["narrow"] = {}
+        for name, path in [("alerts", "/console/"), ("alert", "/console/alerts/" + alert),
+                           ("not-reached", "/console/alerts/" + alert + "/not-reached"),
+                           ("report", "/console/alerts/" + alert + "/report"),
+                           ("approvals", "/console/approvals")]:
+            d.get(base + path)
+            time.sleep(0.2)
+            res["narrow"][name] = no_horizontal_scroll(d)
+            d.save_screenshot(os.path.join(out, "console-390-" + name + ".png"))
+        # No request left the machine: every resource came from the console.
+        res["external_resources"] = d.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+            ".filter(n => !n.startsWith(location.origin))")
+    finally:
+        d.quit()
+    return res
+
+
+def approvals(args):
+    base, out = args["base"], args["out"]
+    d = browser()
+    res = {}
+    try:
+        login(d, base, args["user"], args["password"])
+        d.get(base + "/console/approvals")
+        section = d.find_element(By.CSS_SELECTOR, "section[data-alert='%s']" % args["alert"])
+        d.save_screenshot(os.path.join(out, "console-approvals-%s.png" % args["user"]))
+        section.find_element(By.CSS_SELECTOR, "button." + args["action"]).click()
+        time.sleep(0.3)
+        res["title"] = d.find_element(By.TAG_NAME, "h1").text
+        res["message"] = d.find_element(By.ID, "message").text
+        d.save_screenshot(os.path.join(out, "console-%s-%s.png" % (args["action"], args["user"])))
+    finally:
+        d.quit()
+    return res
+
+
+if __name__ == "__main__":
+    scenario, args_file = sys.argv[1], sys.argv[2]
+    with open(args_file) as f:
+        args = json.load(f)
+    os.makedirs(args["out"], exist_ok=True)
+    result = {"live": live, "approvals": approvals}[scenario](args)
+    print(json.dumps(result))
