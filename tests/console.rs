@@ -266,6 +266,32 @@ fn console_passwd_round_trip_and_bad_names() {
 }
 
 #[test]
+fn console_passwd_on_a_terminal_does_not_echo_the_password() {
+    let p = Project::new("");
+    let transcript = p.path("terminal.txt");
+    let status = Command::new("/usr/bin/python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/servers/pty_answer.py"
+        ))
+        .args(["Password: ", "segreto-sul-terminale"])
+        .arg(&transcript)
+        .arg("--")
+        .arg(assert_cmd::cargo::cargo_bin("allerta"))
+        .args(["console", "passwd", "mrossi"])
+        .current_dir(p.dir.path())
+        .status()
+        .expect("python3 pty");
+    let screen = std::fs::read_to_string(&transcript).unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "{screen}");
+    assert!(screen.contains("mrossi = \"$argon2id$"), "{screen}");
+    assert!(
+        !screen.contains("segreto-sul-terminale"),
+        "echoed: {screen}"
+    );
+}
+
+#[test]
 fn cookies_csrf_and_the_login_limit_over_plain_http() {
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(&dir.path().join("gw.jsonl"));
@@ -639,11 +665,24 @@ fn chromium_sees_live_counts_the_not_reached_list_the_report_pdf_and_phone_width
     );
 
     // 390 px: no page scrolls sideways; nothing came from outside.
+    assert_eq!(
+        seen["contrast"].as_object().unwrap().len(),
+        6,
+        "login and five pages checked"
+    );
     assert_eq!(seen["narrow_width"], 390);
     for (page, ok) in seen["narrow"].as_object().unwrap() {
         assert_eq!(ok, true, "{page} scrolls horizontally at 390 px");
     }
     assert_eq!(seen["external_resources"], serde_json::json!([]));
+    // WCAG AA contrast of every text, as Chromium computes the colours.
+    for (page, bad) in seen["contrast"].as_object().unwrap() {
+        assert_eq!(
+            bad,
+            &serde_json::json!([]),
+            "{page}: text below AA contrast"
+        );
+    }
     drop(serve);
 }
 

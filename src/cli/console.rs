@@ -44,10 +44,12 @@ pub fn run(command: &ConsoleCommand, json: bool) -> Result<(), Error> {
 /// is turned off while it is typed.
 fn read_password() -> Result<String, Error> {
     let stdin = std::io::stdin();
+    // Echo off before the prompt: what is typed after it is never shown.
     let _echo = if stdin.is_terminal() {
+        let echo = NoEcho::start();
         eprint!("Password: ");
         let _ = std::io::stderr().flush();
-        NoEcho::start()
+        echo
     } else {
         None
     };

@@ -59,6 +59,36 @@ def no_horizontal_scroll(d):
         " && document.body.scrollWidth <= window.innerWidth")
 
 
+# WCAG 2.1 AA: every text's colour against its background, 4.5:1 (3:1
+# for large text). Backgrounds are taken from the nearest ancestor that has
+# one (the console uses opaque colours only); SVG text is not checked.
+CONTRAST_JS = """
+function rgb(c) { var m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
+  var p = m[1].split(',').map(parseFloat); return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1}; }
+function lum(c) { var f = function (v) { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); }
+function bg(el) { for (; el; el = el.parentElement) { var c = rgb(getComputedStyle(el).backgroundColor);
+  if (c && c.a > 0) return c; } return {r: 255, g: 255, b: 255, a: 1}; }
+var bad = [];
+document.querySelectorAll('body *').forEach(function (el) {
+  if (el.closest('svg')) return;
+  var text = Array.prototype.some.call(el.childNodes, function (n) { return n.nodeType === 3 && n.textContent.trim(); });
+  if (!text || !el.getClientRects().length) return;
+  var st = getComputedStyle(el); if (st.visibility === 'hidden') return;
+  var fg = rgb(st.color), b = bg(el), l1 = lum(fg), l2 = lum(b);
+  var ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+  var size = parseFloat(st.fontSize), bold = parseInt(st.fontWeight, 10) >= 700;
+  var need = (size >= 24 || (size >= 18.66 && bold)) ? 3 : 4.5;
+  if (ratio < need) bad.push(el.tagName + ' "' + el.textContent.trim().slice(0, 30) + '" ' + ratio.toFixed(2));
+});
+return bad;
+"""
+
+
+def contrast_failures(d):
+    return d.execute_script(CONTRAST_JS)
+
+
 def counts(d):
     cells = d.find_elements(By.CSS_SELECTOR, "[data-live]")
     return {c.get_attribute("data-live"): int(c.text) for c in cells if c.text.strip().isdigit()}
@@ -73,6 +103,7 @@ def live(args):
         err = d.find_elements(By.ID, "login-error")
         res["bad_login_error"] = err[0].text if err else None
         res["bad_login_url"] = d.current_url
+        res["contrast"] = {"login": contrast_failures(d)}
         d.save_screenshot(os.path.join(out, "console-login-failed.png"))
 
         login(d, base, args["user"], args["password"])
@@ -139,6 +170,7 @@ def live(args):
             d.get(base + path)
             time.sleep(0.2)
             res["narrow"][name] = no_horizontal_scroll(d)
+            res["contrast"][name] = contrast_failures(d)
             d.save_screenshot(os.path.join(out, "console-390-" + name + ".png"))
         # No request left the machine: every resource came from the console.
         res["external_resources"] = d.execute_script(
