@@ -172,3 +172,93 @@ impl Ledger {
         Ok(rows)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::ledger;
+
+    /// One alert: c1 reached by email although its SMS failed, c2 failed,
+    /// c3 still pending, subscriber 42 acknowledged, plus a broadcast
+    /// channel and the banner (no person behind them).
+    fn fixture(l: &super::Ledger) {
+        l.conn
+            .execute_batch(
+                "INSERT INTO alerts (id, template, variables, status, msg_type, audience, channels,
+                                     rendered, headline, created_at, operator, host, thread_id)
+                 VALUES ('x', 't', '{}', 'Actual', 'Alert', '{}', '[]', '{}', 'h', 'now', 'o', 'h', 'x');
+                 INSERT INTO deliveries (id, alert_id, channel, address, recipient, language, state,
+                                         last_error, updated_at, token, acknowledged_at) VALUES
+                   (1, 'x', 'sms', '+393330000001', 'c1', 'it', 'failed', NULL, 0, 't1', NULL),
+                   (2, 'x', 'email', 'c1@example.it', 'c1', 'it', 'sent', NULL, 0, 't2', NULL),
+                   (3, 'x', 'sms', '+393390000002', 'c2', 'it', 'failed', 'invalid number', 0, 't3', NULL),
+                   (4, 'x', 'telegram', '42', 'subscriber:42', 'it', 'delivered', NULL, 0, 't4', 5),
+                   (5, 'x', 'telegram', '@canale', 'broadcast', 'it', 'failed', 'x', 0, 't5', NULL),
+                   (6, 'x', 'banner', 'public', NULL, 'it', 'failed', 'y', 0, 't6', NULL),
+                   (7, 'x', 'sms', '+393330000003', 'c3', 'it', 'pending', NULL, 0, 't7', NULL);
+                 INSERT INTO attempts (delivery_id, at, outcome) VALUES
+                   (2, 1000, 'sent'), (3, 1500, 'permanent'), (4, 2000, 'delivered'), (4, 2500, 'sent');
+                 INSERT INTO registry_contacts (row, contact_id) VALUES (1, 'c1'), (2, 'c2'), (3, 'c3');
+                 INSERT INTO registry_zones (row, zone) VALUES (1, 'centro'), (2, 'centro'), (3, 'fibbiana');
+                 INSERT INTO subscribers (chat_id, zones, created_at, updated_at)
+                   VALUES ('42', 'centro;fibbiana', 'now', 'now');",
+            )
+            .expect("fixture");
+    }
+
+    #[test]
+    fn not_reached_are_the_people_with_nothing_sent_delivered_or_acknowledged() {
+        let (_dir, l) = ledger();
+        fixture(&l);
+        let unreached = l.not_reached("x").unwrap();
+        let who: Vec<&str> = unreached.iter().map(|u| u.recipient.as_str()).collect();
+        assert_eq!(who, ["c2", "c3"]);
+        assert_eq!(
+            unreached[0].tried[0].error.as_deref(),
+            Some("invalid number")
+        );
+        assert_eq!(unreached[1].tried[0].state, "pending");
+    }
+
+    #[test]
+    fn reach_per_zone_counts_contacts_and_subscribers_once_each() {
+        let (_dir, l) = ledger();
+        fixture(&l);
+        let zones = l.zone_reach("x").unwrap();
+        let z = |id: &str| zones[id].clone();
+        assert_eq!(
+            (
+                z("centro").recipients,
+                z("centro").reached,
+                z("centro").acknowledged
+            ),
+            (3, 2, 1)
+        );
+        assert_eq!(
+            (
+                z("fibbiana").recipients,
+                z("fibbiana").reached,
+                z("fibbiana").acknowledged
+            ),
+            (2, 1, 1)
+        );
+    }
+
+    #[test]
+    fn timeline_takes_each_deliverys_first_success_and_failures_group_by_reason() {
+        let (_dir, l) = ledger();
+        fixture(&l);
+        assert_eq!(
+            l.delivery_timeline("x").unwrap(),
+            [("email".to_owned(), 1000), ("telegram".to_owned(), 2000)]
+        );
+        let f: Vec<(String, String, u64)> = l
+            .failure_reasons("x")
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.channel, f.reason, f.count))
+            .collect();
+        assert_eq!(f.len(), 4);
+        assert!(f.contains(&("sms".into(), "invalid number".into(), 1)));
+        assert!(f.contains(&("sms".into(), "(no reason recorded)".into(), 1)));
+    }
+}
