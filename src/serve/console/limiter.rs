@@ -26,7 +26,15 @@ pub struct Limiter {
 impl Limiter {
     /// Whether any of `keys` is blocked now.
     pub fn blocked(&self, keys: &[String]) -> bool {
-        let now = Instant::now();
+        self.blocked_at(keys, Instant::now())
+    }
+
+    /// Records one failure against each key.
+    pub fn fail(&self, keys: &[String]) {
+        self.fail_at(keys, Instant::now());
+    }
+
+    fn blocked_at(&self, keys: &[String], now: Instant) -> bool {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         keys.iter().any(|k| {
             map.get(k)
@@ -35,9 +43,7 @@ impl Limiter {
         })
     }
 
-    /// Records one failure against each key.
-    pub fn fail(&self, keys: &[String]) {
-        let now = Instant::now();
+    fn fail_at(&self, keys: &[String], now: Instant) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_KEYS {
             map.retain(|_, e| {
@@ -75,5 +81,25 @@ mod tests {
         assert!(l.blocked(&keys[..1]));
         assert!(l.blocked(&keys[1..]));
         assert!(!l.blocked(&["user:bianchi".to_owned()]));
+    }
+
+    #[test]
+    fn failures_older_than_the_window_do_not_count_and_the_block_ends() {
+        let l = Limiter::default();
+        let key = ["user:mrossi".to_owned()];
+        let t0 = Instant::now();
+        for i in 0..4 {
+            l.fail_at(&key, t0 + Duration::from_secs(i));
+        }
+        // The fifth comes after the first four left the 15-minute window.
+        let later = t0 + WINDOW + Duration::from_secs(10);
+        l.fail_at(&key, later);
+        assert!(!l.blocked_at(&key, later));
+        for i in 1..5 {
+            l.fail_at(&key, later + Duration::from_secs(i));
+        }
+        let blocked_from = later + Duration::from_secs(4);
+        assert!(l.blocked_at(&key, blocked_from + BLOCK - Duration::from_secs(1)));
+        assert!(!l.blocked_at(&key, blocked_from + BLOCK));
     }
 }
