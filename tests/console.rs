@@ -474,6 +474,23 @@ fn chromium_sees_live_counts_the_not_reached_list_the_report_pdf_and_phone_width
     let serve = Serve::start(&p, &ENV);
     let base = format!("http://127.0.0.1:{}", serve.port);
 
+    let ready = dir.path().join("ready");
+    let named = dir.path().join("alert");
+    let go = dir.path().join("go");
+    let args = serde_json::json!({
+        "base": base, "user": "root", "password": "segreto-root", "bad_password": "sbagliata",
+        "out": out, "ready_file": ready, "alert_file": named, "go_file": go, "watch_seconds": 90,
+    });
+    let child = browser("live", &args);
+    // The browser is logged in before the send starts.
+    let start = Instant::now();
+    while !ready.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the browser never logged in"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let send = p
         .cmd()
         .envs(ENV)
@@ -489,23 +506,17 @@ fn chromium_sees_live_counts_the_not_reached_list_the_report_pdf_and_phone_width
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start send");
-    let start = Instant::now();
     let alert = loop {
         if let Some(id) = latest_alert(&p) {
             break id;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(30),
+            start.elapsed() < Duration::from_secs(150),
             "no alert planned"
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let go = dir.path().join("go");
-    let args = serde_json::json!({
-        "base": base, "user": "root", "password": "segreto-root", "bad_password": "sbagliata",
-        "alert": alert, "out": out, "go_file": go, "watch_seconds": 90,
-    });
-    let child = browser("live", &args);
+    std::fs::write(&named, &alert).unwrap();
     let status = send.wait_with_output().expect("send").status;
     assert_eq!(status.code(), Some(3), "two deliveries fail");
     wait_for_counts(&p, &ENV, "22 delivered, 2 failed", |c| {
@@ -555,6 +566,15 @@ fn chromium_sees_live_counts_the_not_reached_list_the_report_pdf_and_phone_width
         "counts moved while the page stayed open: {distinct:?}"
     );
     assert_eq!(seen["not_reloaded"], true);
+    for s in samples {
+        let c = &s["counts"];
+        let out = c["sms.sent"].as_u64().unwrap() + c["sms.delivered"].as_u64().unwrap();
+        assert_eq!(
+            s["out"],
+            out.to_string(),
+            "the summary line follows the table: {s}"
+        );
+    }
     assert_eq!(seen["final_counts"]["sms.delivered"], 22);
     assert_eq!(seen["final_counts"]["sms.failed"], 2);
     assert_eq!(

@@ -5,7 +5,8 @@ python3-selenium) for tests/console.rs.
     /usr/bin/python3 tests/servers/console_browser.py SCENARIO ARGS.json
 
 ARGS.json: {"base": "http://127.0.0.1:PORT", "user", "password",
-"bad_password", "alert", "out": artifacts dir, ...}. Prints one JSON
+"bad_password", "alert" (approvals), "out": artifacts dir, and for live the
+hand-shake files "ready_file", "alert_file", "go_file"}. Prints one JSON
 document on stdout with what the browser saw; the Rust test judges it.
 
 Scenarios:
@@ -94,8 +95,15 @@ def counts(d):
     return {c.get_attribute("data-live"): int(c.text) for c in cells if c.text.strip().isdigit()}
 
 
+def wait_for(path, seconds=120):
+    until = time.time() + seconds
+    while not os.path.exists(path) and time.time() < until:
+        time.sleep(0.1)
+    return os.path.exists(path)
+
+
 def live(args):
-    base, out, alert = args["base"], args["out"], args["alert"]
+    base, out = args["base"], args["out"]
     d = browser()
     res = {}
     try:
@@ -108,8 +116,13 @@ def live(args):
 
         login(d, base, args["user"], args["password"])
         res["after_login_url"] = d.current_url
-        res["alerts_listed"] = [a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, "table.alerts a")]
-        d.save_screenshot(os.path.join(out, "console-alerts.png"))
+        # Logged in and waiting: the test starts the send now and names
+        # the alert in alert_file, so the page is open while it runs.
+        open(args["ready_file"], "w").close()
+        if not wait_for(args["alert_file"]):
+            raise SystemExit("the test never named the alert")
+        with open(args["alert_file"]) as f:
+            alert = f.read().strip()
 
         d.get(base + "/console/alerts/" + alert)
         # A marker that a reload would wipe: the counts must move without one.
@@ -117,8 +130,15 @@ def live(args):
         samples = []
         deadline = time.time() + float(args.get("watch_seconds", 90))
         while time.time() < deadline:
-            state = d.find_element(By.ID, "alert-state").text
-            samples.append({"t": time.time(), "state": state, "counts": counts(d)})
+            # One script: a snapshot the page's own updates cannot split.
+            snap = d.execute_script("""
+                var c = {};
+                document.querySelectorAll('[data-live]').forEach(function (el) {
+                  c[el.getAttribute('data-live')] = parseInt(el.textContent, 10); });
+                return {state: document.getElementById('alert-state').textContent,
+                        out: document.querySelector("[data-sum='out']").textContent, counts: c};""")
+            state = snap["state"]
+            samples.append({"t": time.time(), "state": state, "counts": snap["counts"], "out": snap["out"]})
             if len(samples) == 4:
                 d.save_screenshot(os.path.join(out, "console-alert-live.png"))
             if state == "settled" and samples[-1]["counts"].get("sms.pending", 1) == 0 \
@@ -130,15 +150,16 @@ def live(args):
         res["map_polygons"] = len(d.find_elements(By.CSS_SELECTOR, "svg.map polygon"))
         # The test creates go_file once the ledger holds the last delivery
         # reports (delivered / undelivered): what follows is compared with it.
-        go = args.get("go_file")
-        until = time.time() + 120
-        while go and not os.path.exists(go) and time.time() < until:
-            time.sleep(0.2)
+        wait_for(args["go_file"])
         d.refresh()
         res["final_counts"] = counts(d)
         res["zones"] = {el.get_attribute("data-live-zone"): el.text
                         for el in d.find_elements(By.CSS_SELECTOR, "[data-live-zone]")}
         d.save_screenshot(os.path.join(out, "console-alert.png"))
+
+        d.get(base + "/console/")
+        res["alerts_listed"] = [a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, "table.alerts a")]
+        d.save_screenshot(os.path.join(out, "console-alerts.png"))
 
         d.get(base + "/console/alerts/" + alert + "/not-reached")
         rows = d.find_elements(By.CSS_SELECTOR, "#not-reached tbody tr")

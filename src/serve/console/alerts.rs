@@ -164,7 +164,15 @@ pub async fn one(
                     reached => r.reached, acknowledged => r.acknowledged }
                 })
                 .collect();
+            let sum = |f: fn(&ChannelCounts) -> u64| live.channels.values().map(f).sum::<u64>();
+            let sum = context! {
+                out => sum(|c| c.sent + c.delivered),
+                total => sum(|c| c.total),
+                failed => sum(|c| c.failed),
+                unsettled => sum(|c| c.unsettled()),
+            };
             Ok(context! {
+                sum,
                 alert => super::ser(&row),
                 created => local_time(config, &row.created_at),
                 live => super::ser(&live),

@@ -135,7 +135,7 @@ pub fn timeline(
     let end_ms = series.values().filter_map(|v| v.last()).copied().max()?;
     let max = series.values().map(Vec::len).max().unwrap_or(0).max(1);
     let span = (end_ms - start_ms).max(1000) as f64;
-    let (width, height, left, right, top, bottom) = (640.0, 260.0, 48.0, 12.0, 12.0, 56.0);
+    let (width, height, left, right, top, bottom) = (640.0, 260.0, 48.0, 32.0, 12.0, 56.0);
     let plot_w = width - left - right;
     let plot_h = height - top - bottom;
     let x = |t: i64| left + (t - start_ms).max(0) as f64 / span * plot_w;

@@ -22,6 +22,16 @@
       else { v = live.state; }
       if (v !== undefined && el.textContent !== String(v)) { el.textContent = String(v); }
     });
+    var sum = { out: 0, total: 0, failed: 0, unsettled: 0 };
+    Object.keys(live.channels).forEach(function (k) {
+      var c = live.channels[k];
+      sum.out += c.sent + c.delivered; sum.total += c.total;
+      sum.failed += c.failed; sum.unsettled += c.pending + c.sending;
+    });
+    document.querySelectorAll("[data-sum]").forEach(function (el) {
+      var v = String(sum[el.getAttribute("data-sum")]);
+      if (el.textContent !== v) { el.textContent = v; }
+    });
     document.querySelectorAll("[data-live-map]").forEach(function (el) {
       var z = live.zones[el.getAttribute("data-live-map")];
       if (z) { el.textContent = z.reached + " / " + z.recipients + " reached"; }
