@@ -522,8 +522,16 @@ fn chromium_sees_live_counts_the_not_reached_list_the_report_pdf_and_phone_width
     wait_for_counts(&p, &ENV, "22 delivered, 2 failed", |c| {
         c["delivered"] == 22 && c["failed"] == 2
     });
+    let audit_before = p.sql("SELECT COUNT(*), MAX(hash) FROM audit");
+    let deliveries_before = p.sql("SELECT SUM(updated_at), COUNT(*) FROM deliveries");
     std::fs::write(&go, "").unwrap();
     let seen = browser_result(child);
+    // Browsing every page changed nothing (SPEC §17: only approvals do).
+    assert_eq!(p.sql("SELECT COUNT(*), MAX(hash) FROM audit"), audit_before);
+    assert_eq!(
+        p.sql("SELECT SUM(updated_at), COUNT(*) FROM deliveries"),
+        deliveries_before
+    );
 
     // Login: the bad password is refused on the page, the good one lands on the list.
     assert_eq!(seen["bad_login_error"], "Wrong user name or password.");

@@ -50,10 +50,14 @@ impl Sessions {
 
     /// The live session named by the request's cookie.
     pub fn get(&self, headers: &HeaderMap) -> Option<SessionData> {
+        self.get_at(headers, Instant::now())
+    }
+
+    fn get_at(&self, headers: &HeaderMap, now: Instant) -> Option<SessionData> {
         let id = cookie_value(headers, COOKIE)?;
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(id) {
-            Some(s) if s.expires > Instant::now() => Some(s.clone()),
+            Some(s) if s.expires > now => Some(s.clone()),
             Some(_) => {
                 map.remove(id);
                 None
@@ -165,6 +169,21 @@ mod tests {
         assert!(csrf_matches(&s, &form));
         store.remove(&s.id);
         assert!(store.get(&h).is_none());
+    }
+
+    #[test]
+    fn a_session_ends_after_its_lifetime() {
+        let store = Sessions::new(Duration::from_secs(60));
+        let s = store.create(Some("mrossi".into()));
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("{COOKIE}={}", s.id)).unwrap(),
+        );
+        let now = Instant::now();
+        assert!(store.get_at(&h, now + Duration::from_secs(59)).is_some());
+        assert!(store.get_at(&h, now + Duration::from_secs(61)).is_none());
+        assert!(store.get(&h).is_none(), "and it is gone from the store");
     }
 
     #[test]
