@@ -726,6 +726,8 @@ fn approvals_in_the_console_refuse_the_creator_then_approve_and_reject() {
         user_line(&probe, "root", "segreto-root"),
         user_line(&probe, "bob", "segreto-bob")
     );
+    // carol may log in but is not an approver.
+    let users = format!("{users}\n{}", user_line(&probe, "carol", "segreto-carol"));
     let p = project(&gw, 20, &users);
     let config = std::fs::read_to_string(p.path("allerta.toml")).unwrap();
     p.write(
@@ -772,6 +774,31 @@ fn approvals_in_the_console_refuse_the_creator_then_approve_and_reject() {
             .contains("created by `root`"),
         "{refused}"
     );
+    assert_eq!(state(&first), "awaiting_approval");
+
+    // A console user who is not an approver is refused (403) by the same rule.
+    let answer = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let c = client(None);
+        let (_, session) = login(&c, &base, "carol", "segreto-carol").await;
+        let session = session.unwrap();
+        let page = c
+            .get(format!("{base}/console/approvals"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        let csrf = csrf_of(&page.text().await.unwrap());
+        let r = c
+            .post(format!("{base}/console/approvals/{first}/approve"))
+            .header("cookie", &session)
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(answer.0, 403, "{}", answer.1);
+    assert!(answer.1.contains("is not an approver"), "{}", answer.1);
     assert_eq!(state(&first), "awaiting_approval");
 
     // Another approver can; the resume timer then sends it.
