@@ -180,6 +180,8 @@ pub struct Config {
     pub serve: Option<Serve>,
     /// `[watch]`: drafts from official bulletins (SPEC §16).
     pub watch: Option<crate::watch::config::Watch>,
+    /// `[console]`: the officer console inside `serve` (SPEC §17).
+    pub console: Option<crate::serve::console::ConsoleConfig>,
 }
 
 #[derive(Debug)]
@@ -457,6 +459,7 @@ struct RawConfig {
     channels: RawChannels,
     serve: Option<RawServe>,
     watch: Option<crate::watch::config::RawWatch>,
+    console: Option<crate::serve::console::RawConsole>,
 }
 
 #[derive(Deserialize)]
@@ -1076,6 +1079,11 @@ impl Config {
         };
 
         let watch = raw.watch.map(|w| w.resolve(&path, &base)).transpose()?;
+        let console = raw
+            .console
+            .map(|c| c.resolve())
+            .transpose()
+            .map_err(|(key, m)| invalid(&key, m))?;
         let config = Config {
             path: path.clone(),
             general,
@@ -1087,6 +1095,7 @@ impl Config {
             channels,
             serve,
             watch,
+            console,
         };
         if let Some(watch) = &config.watch {
             watch.check(&config)?;

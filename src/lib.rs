@@ -16,7 +16,8 @@
 //! - [`ledger`]: SQLite: migrations, plan, contact registry, claim, record, hash-chained audit, drafts.
 //! - [`dispatch`]: the engine: lanes (a loop around a testable turn) over a `Queue`, retry policy, pacing.
 //! - [`web`]: public web files: banner.json/html, widget, CAP 1.2, Atom feed.
-//! - [`serve`]: `allerta serve`: SMS delivery reports, health, metrics.
+//! - [`serve`]: `allerta serve`: SMS delivery reports, health, metrics, and the
+//!   officer console (`serve::console`).
 //! - [`channel`]: the `Channel` trait and its transports (outbox, email, telegram…, social posts).
 //! - [`check`]: readiness probes for `allerta check` (database, channels).
 //! - [`bot`]: the Telegram subscription bot (subscribers, acknowledgements).

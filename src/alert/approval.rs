@@ -75,7 +75,34 @@ fn awaiting(
 /// `allerta approve ID`: by another approver; confirms, then sends.
 pub async fn approve(s: &Session<'_>, id: &str) -> Result<Ledger, Error> {
     let mut ledger = Ledger::open(&s.config.general.database)?;
-    let row = awaiting(s, &mut ledger, id, "approve", false)?;
+    decide_approve(s, &mut ledger, id)?;
+    s.notify
+        .note(&format!("alert {id} approved by {}: sending", s.identity));
+    let lease = Lease::take(&ledger, id)?;
+    run::deliver(s, ledger, lease).await
+}
+
+/// The officer console's approve (SPEC §17): the same rules and the same
+/// record as `allerta approve`, but the sending is left to the
+/// `allerta resume` timer. `serve` runs without the channels' credentials
+/// and may not reach the gateways (its systemd unit), and a send must not
+/// live inside one HTTP request; an approved alert is `sending`, which is
+/// exactly what the timer finishes (within a minute).
+pub fn approve_for_timer(s: &Session<'_>, id: &str) -> Result<(), Error> {
+    let mut ledger = Ledger::open(&s.config.general.database)?;
+    decide_approve(s, &mut ledger, id)?;
+    s.notify.note(&format!(
+        "alert {id} approved by {}: the resume timer sends it",
+        s.identity
+    ));
+    Ok(())
+}
+
+/// Checks that this identity may approve `id` (an approver, not its
+/// creator), asks for consent when it reaches beyond the drill audience,
+/// and records the decision: the alert becomes `sending`.
+fn decide_approve(s: &Session<'_>, ledger: &mut Ledger, id: &str) -> Result<AlertRow, Error> {
+    let row = awaiting(s, ledger, id, "approve", false)?;
     if row.creator == s.identity {
         return Err(Error::Input(format!(
             "alert {id} was created by `{}`: a second approver must approve it, not its creator",
@@ -85,7 +112,7 @@ pub async fn approve(s: &Session<'_>, id: &str) -> Result<Ledger, Error> {
     run::check_transports(s.config, &row)?;
     let outside = ledger.outside_drill(id, &[crate::ledger::DeliveryState::Pending])?;
     if outside > 0 {
-        s.consent.obtain(&approve_screen(&ledger, &row, outside)?)?;
+        s.consent.obtain(&approve_screen(ledger, &row, outside)?)?;
     }
     if !ledger.decide_approval(id, &s.identity, true, "")? {
         return Err(Error::Input(format!(
@@ -98,10 +125,7 @@ pub async fn approve(s: &Session<'_>, id: &str) -> Result<Ledger, Error> {
         Some(id),
         &json!({ "approver": s.identity, "creator": row.creator }),
     )?;
-    s.notify
-        .note(&format!("alert {id} approved by {}: sending", s.identity));
-    let lease = Lease::take(&ledger, id)?;
-    run::deliver(s, ledger, lease).await
+    Ok(row)
 }
 
 /// `allerta reject ID`: by an approver or the creator; nothing is sent.

@@ -7,6 +7,7 @@ mod audit;
 mod bot;
 mod cancel;
 mod check;
+mod console;
 mod contacts;
 mod deliver;
 mod drafts;
@@ -110,6 +111,9 @@ enum Command {
     /// Drafts made by `watch`: list, show, discard
     #[command(subcommand)]
     Drafts(drafts::DraftsCommand),
+    /// The officer console of `serve`: `console passwd NAME` makes a user's hash
+    #[command(subcommand)]
+    Console(console::ConsoleCommand),
 }
 
 impl Command {
@@ -265,6 +269,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Generate(g) => return generate::run(g),
         _ => {}
     }
+    // Hashing a password needs no configuration.
+    if let Command::Console(c) = &cli.command {
+        return console::run(c, cli.json);
+    }
     let config = Config::load(cli.config.as_deref())?;
     let ctx = Ctx {
         config,
@@ -299,7 +307,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Contacts(ContactsCommand::Coverage(a)) => {
             contacts::coverage(&ctx, a.zone.as_deref())
         }
-        Command::Check | Command::Generate(_) => Ok(()), // handled above
+        Command::Check | Command::Generate(_) | Command::Console(_) => Ok(()), // handled above
         Command::Subscribers(c) => subscribers::run(&ctx, c),
         Command::Bot => bot::run(&ctx).await,
         Command::Watch(args) => watch::run(&ctx, args).await,

@@ -33,7 +33,7 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<(), Error> {
         .listen
         .or_else(|| ctx.config.serve.as_ref().map(|s| s.listen.clone()))
         .ok_or_else(|| Error::Input("serve needs a [serve] section (listen, dlr_token)".into()))?;
-    let app = Arc::new(App::from_config(&ctx.config)?);
+    let app = App::from_config(&ctx.config)?;
     crate::ledger::Ledger::open(&ctx.config.general.database)?.audit(
         &ctx.actor,
         "serve",
@@ -46,6 +46,9 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<(), Error> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Runtime(e.to_string()))?;
+    let console = crate::serve::console::Console::from_config(&ctx.config, addr)
+        .map_err(|m| Error::Input(format!("console: {m}")))?;
+    let app = Arc::new(app.with_console(console));
     // One line on stdout with the bound address (port 0 picks one).
     if ctx.json {
         super::print_json(&serde_json::json!({ "listening": addr.to_string() }));

@@ -12,10 +12,14 @@
 //! - `GET /metrics`: needs `Authorization: Bearer <token>` unless
 //!   `[serve] metrics_public = true`.
 //!
+//! - `/console/…`: the officer console, when `[console]` is configured
+//!   ([`console`], SPEC §17).
+//!
 //! Every report must carry the `[serve]` shared token (`?token=`, or
 //! `Authorization: Bearer`, or `X-Allerta-Token`); anything else gets 401
 //! and changes nothing. Timeouts and size limits: [`listen`].
 
+pub mod console;
 pub mod listen;
 mod metrics;
 mod reports;
@@ -54,6 +58,7 @@ pub struct App {
     /// `/metrics` without the token (`[serve] metrics_public`).
     metrics_public: bool,
     limits: ServeLimits,
+    console: Option<Arc<console::Console>>,
 }
 
 impl App {
@@ -69,7 +74,14 @@ impl App {
             metrics: Metrics::default(),
             metrics_public: false,
             limits: ServeLimits::default(),
+            console: None,
         })
+    }
+
+    /// Serves the officer console too (SPEC §17).
+    pub fn with_console(mut self, console: Option<console::Console>) -> Self {
+        self.console = console.map(Arc::new);
+        self
     }
 
     /// From `allerta.toml`: the database, `[serve] dlr_token` (required:
@@ -115,12 +127,17 @@ impl App {
 }
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+    let console = app.console.clone();
+    let routes = Router::new()
         .route("/sms/dlr", get(reports::kannel).post(reports::kannel))
         .route("/sms/report", get(reports::http).post(reports::http))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state(app)
+        .with_state(app);
+    match console {
+        Some(c) => routes.merge(console::router(c)),
+        None => routes,
+    }
 }
 
 /// Serves until `shutdown` is cancelled, then finishes the requests in
