@@ -180,6 +180,9 @@ pub struct Config {
     pub serve: Option<Serve>,
     /// `[watch]`: drafts from official bulletins (SPEC §16).
     pub watch: Option<crate::watch::config::Watch>,
+    /// `[escalation] steps`: who has not acknowledged gets the next step
+    /// (SPEC §14); templates may have their own.
+    pub escalation: Vec<crate::alert::escalation::Step>,
 }
 
 #[derive(Debug)]
@@ -235,6 +238,7 @@ pub struct Channels {
     pub sms: Option<Sms>,
     pub email: Option<Email>,
     pub banner: Option<Banner>,
+    pub voice: Option<crate::channel::voice::config::Voice>,
 }
 
 impl Channels {
@@ -260,6 +264,10 @@ impl Channels {
                 BannerTransport::Files => "files",
                 BannerTransport::Outbox => "outbox",
             }),
+            ChannelId::Voice => self.voice.as_ref().map(|v| match v.transport {
+                crate::channel::voice::config::VoiceTransport::Http => "http",
+                crate::channel::voice::config::VoiceTransport::Outbox => "outbox",
+            }),
         }
     }
 
@@ -276,6 +284,9 @@ impl Channels {
         }
         if self.banner.is_some() {
             ids.push(ChannelId::Banner);
+        }
+        if self.voice.is_some() {
+            ids.push(ChannelId::Voice);
         }
         ids
     }
@@ -432,6 +443,7 @@ struct RawConfig {
     channels: RawChannels,
     serve: Option<RawServe>,
     watch: Option<crate::watch::config::RawWatch>,
+    escalation: Option<crate::alert::escalation::RawEscalation>,
 }
 
 #[derive(Deserialize)]
@@ -530,6 +542,7 @@ struct RawChannels {
     sms: Option<RawSms>,
     email: Option<RawEmail>,
     banner: Option<RawBanner>,
+    voice: Option<crate::channel::voice::config::RawVoice>,
 }
 
 #[derive(Deserialize)]
@@ -921,6 +934,26 @@ impl Config {
             });
         }
 
+        if let Some(mut v) = raw.channels.voice {
+            let token = if v.transport == crate::channel::voice::config::VoiceTransport::Http {
+                secret(
+                    "channels.voice.auth_token",
+                    v.auth_token.take(),
+                    v.auth_token_env.take(),
+                    v.auth_token_file.take(),
+                )?
+            } else {
+                None
+            };
+            channels.voice = Some(v.resolve(token).map_err(|(key, m)| invalid(&key, m))?);
+        }
+        let escalation = match raw.escalation {
+            None => Vec::new(),
+            Some(e) => e
+                .resolve(&channels.configured())
+                .map_err(|m| invalid("escalation.steps", m))?,
+        };
+
         let serve = match raw.serve {
             Some(s) => {
                 if let Some(inline) = &s.dlr_token {
@@ -1039,6 +1072,7 @@ impl Config {
             channels,
             serve,
             watch,
+            escalation,
         };
         if let Some(watch) = &config.watch {
             watch.check(&config)?;

@@ -78,7 +78,7 @@ pub fn new_alert(
         fingerprint: key.as_ref().map(|_| fingerprint(p)),
         idem_key: key,
         thread_id: thread_id.unwrap_or(id.as_str()).to_owned(),
-        transports: json!(transports(s.config, &p.channels)),
+        transports: json!(transports(s.config, &p.all_channels())),
         state,
         creator: s.identity.clone(),
         approval_deadline,
@@ -88,7 +88,7 @@ pub fn new_alert(
         msg_type: p.msg_type.as_str(),
         references: p.references.clone(),
         audience: json!(p.audience),
-        channels: p.channels.clone(),
+        channels: p.all_channels(),
         rendered: serde_json::to_value(&p.rendered).unwrap_or_default(),
         headline: p.rendered.headline().to_owned(),
         created_at: Utc::now().to_rfc3339(),
@@ -162,6 +162,8 @@ pub fn fill(
         let address = if public { "public" } else { "drill" };
         planner.add(ChannelId::Banner, address, None, default_lang, public)?;
     }
+    // Escalation steps (SPEC §14): planned now, held until due.
+    super::escalation::plan_steps(config, p, drill, crate::ledger::now_ms(), planner)?;
     Ok(())
 }
 

@@ -5,9 +5,11 @@
 
 pub mod banner;
 pub mod email;
+pub mod http_request;
 pub mod outbox;
 pub mod sms;
 pub mod telegram;
+pub mod voice;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -196,6 +198,19 @@ pub fn build(config: &Config, channel: ChannelId) -> Result<Arc<dyn Channel>, Bu
             match c.transport {
                 TelegramTransport::Outbox => outbox(c.rate_per_second),
                 TelegramTransport::BotApi => Ok(Arc::new(telegram::Telegram::new(c)?)),
+            }
+        }
+        ChannelId::Voice => {
+            let c = config
+                .channels
+                .voice
+                .as_ref()
+                .ok_or_else(|| missing(channel))?;
+            match c.transport {
+                voice::config::VoiceTransport::Outbox => outbox(c.rate_per_second),
+                voice::config::VoiceTransport::Http => {
+                    Ok(Arc::new(voice::HttpVoice::new(config, c)?))
+                }
             }
         }
         ChannelId::Banner => {

@@ -10,6 +10,7 @@ mod check;
 mod contacts;
 mod deliver;
 mod drafts;
+mod escalation;
 mod generate;
 mod preview;
 mod progress;

@@ -55,6 +55,7 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<(), Error> {
         let mut doc = status_document(&row, &counts);
         doc["thread"] = json!(ledger.thread(&row.thread_id)?);
         super::sms_status::annotate(&ctx.config, &mut doc);
+        super::escalation::annotate(&ledger, &row.id, &mut doc)?;
         if listing {
             let mut list = Vec::new();
             ledger.for_each_delivery(&row.id, args.failed, |d| {
@@ -68,6 +69,7 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<(), Error> {
     }
     print_status(&row, &counts, ctx.config.general.timezone);
     super::deliver::print_thread(&ledger, &row)?;
+    super::escalation::print(&ledger, &row.id, ctx.config.general.timezone)?;
     if let Some(line) = super::sms_status::line(&ctx.config, &counts) {
         println!("{line}");
     }

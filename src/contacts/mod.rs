@@ -63,6 +63,7 @@ impl Contact {
             ChannelId::Email => self.email.as_ref().map(EmailAddress::as_str),
             ChannelId::Telegram => self.telegram.as_ref().map(ChatId::as_str),
             ChannelId::Banner => None,
+            ChannelId::Voice => self.voice_number().map(PhoneNumber::as_str),
         }
     }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-/// The four channels. The same word is used in config sections, `--channel`,
+/// The channels. The same word is used in config sections, `--channel`,
 /// JSON keys and outbox file names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -16,10 +16,18 @@ pub enum ChannelId {
     Sms,
     Email,
     Banner,
+    /// Recorded-voice calls (SPEC §14).
+    Voice,
 }
 
 impl ChannelId {
-    pub const ALL: [ChannelId; 4] = [Self::Telegram, Self::Sms, Self::Email, Self::Banner];
+    pub const ALL: [ChannelId; 5] = [
+        Self::Telegram,
+        Self::Sms,
+        Self::Email,
+        Self::Banner,
+        Self::Voice,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -27,6 +35,7 @@ impl ChannelId {
             Self::Sms => "sms",
             Self::Email => "email",
             Self::Banner => "banner",
+            Self::Voice => "voice",
         }
     }
 }
@@ -45,7 +54,7 @@ impl FromStr for ChannelId {
             .into_iter()
             .find(|c| c.as_str() == s.trim())
             .ok_or_else(|| {
-                format!("unknown channel `{s}` (expected telegram, sms, email or banner)")
+                format!("unknown channel `{s}` (expected telegram, sms, email, banner or voice)")
             })
     }
 }

@@ -8,6 +8,7 @@ mod alerts;
 mod audit;
 mod drafts;
 mod erasure;
+mod escalation;
 mod followup;
 mod plan;
 mod query;
@@ -18,6 +19,7 @@ mod state;
 mod subscribers;
 #[cfg(test)]
 mod test_support;
+mod voice;
 mod web;
 
 use std::path::Path;
@@ -31,6 +33,7 @@ pub use alerts::{AlertState, Halt};
 pub use audit::{AuditRow, Break};
 pub use drafts::{DraftRow, DraftState, NewDraft};
 pub use erasure::{ChatDelivery, Erased};
+pub use escalation::{EscalationSummary, Released};
 pub use followup::FollowUp;
 pub use plan::{NewAlert, Planner};
 pub use query::{AlertRow, ChannelCounts, DeliveryRow};
@@ -39,6 +42,9 @@ pub use registry::{AudienceFilter, RegistryContact};
 pub use reports::{Effect, Lookup, Report, ReportState};
 pub use state::DeliveryState;
 pub use subscribers::{ActiveSubscriber, Subscriber};
+pub use voice::{
+    CallEffect, CallPolicy, CallRow, CallTarget, is_final_status as is_final_call_status,
+};
 pub use web::{PublishedAlert, parse_utc};
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +73,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_alert_layer.sql"),
     include_str!("migrations/003_drafts.sql"),
     include_str!("migrations/004_registry.sql"),
+    // 005 is reserved (planning in chunks).
+    include_str!("migrations/006_voice.sql"),
 ];
 
 /// The schema version a fully migrated database has (`user_version`).

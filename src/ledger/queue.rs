@@ -180,7 +180,9 @@ impl Ledger {
     }
 
     /// Deliveries of one channel not yet in a final state, and the earliest
-    /// time one of them is due.
+    /// time one of them is due. Held deliveries (an escalation step, a
+    /// voice call's next try) are not counted: `resume` releases them when
+    /// due, so a lane never waits for them.
     pub fn unsettled(
         &self,
         alert_id: &str,
@@ -188,7 +190,8 @@ impl Ledger {
     ) -> Result<(u64, Option<i64>), LedgerError> {
         Ok(self.conn.query_row(
             "SELECT COUNT(*), MIN(next_attempt_at) FROM deliveries
-             WHERE alert_id = ?1 AND channel = ?2 AND state IN ('pending', 'sending')",
+             WHERE alert_id = ?1 AND channel = ?2 AND state IN ('pending', 'sending')
+               AND held_until IS NULL",
             params![alert_id, channel.as_str()],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
         )?)

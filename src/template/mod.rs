@@ -75,6 +75,8 @@ pub struct LangTexts {
     pub email_text: Option<String>,
     pub email_html: Option<String>,
     pub banner: Option<String>,
+    /// Plain text spoken by a voice call (SPEC §14).
+    pub voice: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +88,8 @@ pub struct Template {
     pub expires_after: Option<Duration>,
     pub variables: BTreeMap<String, VariableSpec>,
     pub languages: BTreeMap<String, LangTexts>,
+    /// `[escalation] steps` of this template (overrides the config's).
+    pub escalation: Option<Vec<crate::alert::escalation::Step>>,
 }
 
 /// CAP `<info>` metadata after rendering.
@@ -234,13 +238,25 @@ impl Template {
                 .try_into()
                 .map_err(|e: toml::de::Error| file_err(format!("[variables]: {e}")))?,
         };
+        let escalation = match table.remove("escalation") {
+            None => None,
+            Some(v) => {
+                let raw: crate::alert::escalation::RawEscalation = v
+                    .try_into()
+                    .map_err(|e: toml::de::Error| file_err(format!("[escalation]: {e}")))?;
+                Some(
+                    raw.parse()
+                        .map_err(|m| file_err(format!("[escalation] steps: {m}")))?,
+                )
+            }
+        };
         let mut languages = BTreeMap::new();
         for (key, value) in table {
             let is_lang =
                 (2..=3).contains(&key.len()) && key.chars().all(|c| c.is_ascii_lowercase());
             if !is_lang || !value.is_table() {
                 return Err(file_err(format!(
-                    "unknown key `{key}` (expected title, {}, expires_after, [variables.*] or a language table like [it])",
+                    "unknown key `{key}` (expected title, {}, expires_after, [variables.*], [escalation] or a language table like [it])",
                     META_KEYS.join(", ")
                 )));
             }
@@ -260,6 +276,7 @@ impl Template {
             expires_after,
             variables,
             languages,
+            escalation,
         })
     }
 
@@ -487,6 +504,16 @@ impl Template {
                         subject: Some(prefix(subject)),
                         text: prefix(text),
                         html,
+                    },
+                );
+            }
+            if let Some(voice) = field("voice", |t| &t.voice, false)? {
+                put(
+                    ChannelId::Voice,
+                    ChannelText {
+                        subject: None,
+                        text: prefix(voice),
+                        html: None,
                     },
                 );
             }
