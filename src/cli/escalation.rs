@@ -10,7 +10,7 @@ use crate::ledger::Ledger;
 fn rfc3339(ms: i64) -> String {
     Utc.timestamp_millis_opt(ms)
         .single()
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default()
 }
 
