@@ -160,3 +160,45 @@ pub fn plan_steps(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(steps: &[(&str, &str)]) -> Result<Vec<Step>, String> {
+        RawEscalation {
+            steps: steps
+                .iter()
+                .map(|(after, channel)| RawStep {
+                    after: after.to_string(),
+                    channel: channel.to_string(),
+                })
+                .collect(),
+        }
+        .parse()
+    }
+
+    #[test]
+    fn steps_are_sorted_and_checked() {
+        let steps = parse(&[("20m", "voice"), ("10m", "sms")]).expect("steps");
+        assert_eq!(steps[0].channel, ChannelId::Sms);
+        assert_eq!(steps[1].after, Duration::from_secs(1200));
+        assert!(
+            parse(&[("10m", "sms"), ("20m", "sms")])
+                .unwrap_err()
+                .contains("already a step")
+        );
+        assert!(parse(&[("10m", "banner")]).unwrap_err().contains("banner"));
+        assert!(parse(&[("0s", "sms")]).unwrap_err().contains("more than 0"));
+        assert!(
+            parse(&[("soon", "sms")])
+                .unwrap_err()
+                .contains("not a duration")
+        );
+        assert!(
+            parse(&[("1m", "fax")])
+                .unwrap_err()
+                .contains("unknown channel")
+        );
+    }
+}

@@ -348,3 +348,141 @@ impl Ledger {
         Ok(Ack::Recorded)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::ledger;
+    use super::*;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+    const POLICY: CallPolicy = CallPolicy {
+        attempts: 2,
+        retry_after_ms: 1_000,
+    };
+
+    fn voice_delivery(l: &Ledger, state: &str) {
+        l.conn()
+            .execute_batch(&format!(
+                "INSERT INTO alerts (id, template, variables, status, msg_type, audience, channels,
+                                     rendered, headline, created_at, operator, host, thread_id, state)
+                 VALUES ('a1', 't', '{{}}', 'Actual', 'Alert', '{{}}', '[]', '{{}}', 'h', 'now', 'o', 'h', 'a1', 'settled');
+                 INSERT INTO deliveries (id, alert_id, channel, address, recipient, language, state, updated_at, token)
+                 VALUES (7, 'a1', 'voice', '+390551000001', 'c1', 'it', '{state}', 0, '{KEY}');"
+            ))
+            .expect("rows");
+    }
+
+    fn row(l: &Ledger) -> (String, Option<i64>, Option<String>) {
+        l.conn()
+            .query_row(
+                "SELECT state, held_until, last_error FROM deliveries WHERE id = 7",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("row")
+    }
+
+    fn status(l: &mut Ledger, key: &str, sid: &str, status: &str, now: i64) -> CallEffect {
+        l.apply_call_status(7, key, sid, status, &json!({}), POLICY, now)
+            .expect("apply")
+    }
+
+    #[test]
+    fn busy_is_held_for_the_next_call_until_attempts_run_out() {
+        let (_d, mut l) = ledger();
+        voice_delivery(&l, "sent");
+        l.record_call(7, "CA1", 10).expect("call");
+        assert_eq!(
+            status(&mut l, KEY, "CA1", "ringing", 20),
+            CallEffect::Recorded
+        );
+        assert_eq!(
+            status(&mut l, KEY, "CA1", "busy", 30),
+            CallEffect::Retry { at_ms: 1_030 }
+        );
+        assert_eq!(row(&l).0, "pending");
+        assert_eq!(row(&l).1, Some(1_030));
+        let alert: String = l
+            .conn()
+            .query_row("SELECT state FROM alerts WHERE id = 'a1'", [], |r| r.get(0))
+            .expect("alert");
+        assert_eq!(alert, "sending", "the settled alert has work again");
+        // The same callback again changes nothing.
+        assert_eq!(
+            status(&mut l, KEY, "CA1", "busy", 40),
+            CallEffect::Duplicate
+        );
+        // Second call, no answer: attempts = 2 are spent.
+        l.conn()
+            .execute(
+                "UPDATE deliveries SET state = 'sent', held_until = NULL WHERE id = 7",
+                [],
+            )
+            .expect("sent again");
+        l.record_call(7, "CA2", 2_000).expect("call");
+        assert_eq!(
+            status(&mut l, KEY, "CA2", "no-answer", 2_100),
+            CallEffect::Failed
+        );
+        let (state, held, error) = row(&l);
+        assert_eq!((state.as_str(), held), ("failed", None));
+        assert!(error.unwrap_or_default().contains("on each of 2 calls"));
+        // A late callback of the first call is evidence only.
+        assert_eq!(
+            status(&mut l, KEY, "CA1", "completed", 3_000),
+            CallEffect::Duplicate
+        );
+        assert_eq!(row(&l).0, "failed");
+    }
+
+    #[test]
+    fn a_wrong_key_or_another_deliverys_call_changes_nothing() {
+        let (_d, mut l) = ledger();
+        voice_delivery(&l, "sent");
+        l.record_call(7, "CA1", 10).expect("call");
+        let wrong = "0123456789abcdef0123456789abcdee";
+        assert_eq!(
+            status(&mut l, wrong, "CA1", "completed", 20),
+            CallEffect::Unknown
+        );
+        assert_eq!(
+            status(&mut l, "", "CA1", "completed", 20),
+            CallEffect::Unknown
+        );
+        assert_eq!(row(&l).0, "sent");
+        assert_eq!(
+            l.acknowledge_call(7, wrong, "1", 30).expect("ack"),
+            Ack::Invalid
+        );
+        assert_eq!(
+            l.call_target(7, wrong).expect("target").map(|t| t.language),
+            None
+        );
+        assert_eq!(
+            status(&mut l, KEY, "CA1", "completed", 40),
+            CallEffect::Delivered
+        );
+        assert_eq!(
+            l.acknowledge_call(7, KEY, "1", 50).expect("ack"),
+            Ack::Recorded
+        );
+        assert_eq!(
+            l.acknowledge_call(7, KEY, "1", 60).expect("ack"),
+            Ack::AlreadyRecorded
+        );
+    }
+
+    #[test]
+    fn a_call_the_sender_never_recorded_is_learnt_from_its_callback() {
+        let (_d, mut l) = ledger();
+        voice_delivery(&l, "sending");
+        assert_eq!(status(&mut l, KEY, "CA9", "failed", 20), CallEffect::Failed);
+        assert_eq!(
+            l.voice_calls(7).expect("calls"),
+            vec![CallRow {
+                sid: "CA9".into(),
+                status: Some("failed".into())
+            }]
+        );
+    }
+}
