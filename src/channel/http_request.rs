@@ -24,6 +24,8 @@ pub struct Provider {
     pub key: &'static str,
     /// `SMS gateway`, `voice provider`.
     pub name: &'static str,
+    /// Where the credentials are set, for a refusal.
+    pub credentials: &'static str,
 }
 
 pub struct ConfiguredRequest {
@@ -256,13 +258,17 @@ impl ConfiguredRequest {
         body: &str,
         retry_after: Option<Duration>,
     ) -> Result<Option<String>, DeliveryError> {
-        let Provider { key, name } = self.provider;
+        let Provider {
+            key,
+            name,
+            credentials,
+        } = self.provider;
         let said = snippet(body);
         if !self.spec.success_status.contains(&status) {
             return Err(match status {
                 401 | 403 => DeliveryError::ChannelDown {
                     reason: format!(
-                        "the {name} refused our credentials ({status} {said}): check {key} username/password"
+                        "the {name} refused our credentials ({status} {said}): check {credentials}"
                     ),
                 },
                 404 | 405 => DeliveryError::ChannelDown {

@@ -41,6 +41,7 @@ struct Vars<'a> {
 const PROVIDER: Provider = Provider {
     key: "channels.sms",
     name: "SMS gateway",
+    credentials: "channels.sms username/password",
 };
 
 impl HttpGateway {

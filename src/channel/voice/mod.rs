@@ -33,6 +33,7 @@ use crate::ledger::{CallRow, Ledger, now_ms};
 const PROVIDER: Provider = Provider {
     key: "channels.voice",
     name: "voice provider",
+    credentials: "channels.voice account_sid/auth_token",
 };
 
 /// The URL of one of this delivery's voice routes under `callback_url`.

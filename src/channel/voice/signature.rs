@@ -6,8 +6,8 @@
 use base64::Engine;
 use ring::hmac;
 
-/// The signature Twilio sends for a request to `url` with `params`.
-pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+/// What is signed: the URL, then each parameter's name and value, sorted.
+fn signed_data(url: &str, params: &[(String, String)]) -> String {
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort();
     let mut data = String::from(url);
@@ -15,20 +15,27 @@ pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String 
         data.push_str(k);
         data.push_str(v);
     }
-    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, auth_token.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(hmac::sign(&key, data.as_bytes()).as_ref())
+    data
 }
 
-/// True when `given` is the signature of this request (constant time).
+fn key(auth_token: &str) -> hmac::Key {
+    hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, auth_token.as_bytes())
+}
+
+/// The signature Twilio sends for a request to `url` with `params`.
+pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    let tag = hmac::sign(&key(auth_token), signed_data(url, params).as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
+}
+
+/// True when `given` is the signature of this request (ring compares in
+/// constant time). An empty token never verifies.
 pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], given: &str) -> bool {
-    let expected = sign(auth_token, url, params);
+    let Ok(tag) = base64::engine::general_purpose::STANDARD.decode(given.trim()) else {
+        return false;
+    };
     !auth_token.is_empty()
-        && expected.len() == given.len()
-        && expected
-            .bytes()
-            .zip(given.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        && hmac::verify(&key(auth_token), signed_data(url, params).as_bytes(), &tag).is_ok()
 }
 
 #[cfg(test)]

@@ -3,21 +3,9 @@
 //! answer goes to the keypress route.
 
 use super::speech;
-
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+// Escapes `<`, `>`, `&` and `"`: enough for XML text and for attribute
+// values quoted with `"`, as every attribute here is.
+use crate::template::html_escape as xml_escape;
 
 /// The `<Response>` for one delivery. `language` is the language the text
 /// is in; `gather_url` the keypress route of this delivery.
