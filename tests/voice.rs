@@ -537,6 +537,19 @@ fn escalation_reaches_only_who_did_not_acknowledge_and_never_a_cancelled_alert()
             "no,Listens,333 0000002,0552 000002,,,centro,cittadini,it,",
         ],
     );
+    // --channel restricts the first round only: a step's channel there is refused.
+    let (code, _, err) = v.run(&[
+        "send",
+        "chiamata",
+        "--var",
+        "testo=x",
+        "--all",
+        "--yes",
+        "--channel",
+        "sms",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is an escalation step"), "{err}");
     let (code, id) = v.send("Allerta", &[]);
     assert_eq!(code, 0, "a held step is not a failure");
     assert!(
