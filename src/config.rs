@@ -1011,6 +1011,19 @@ impl Config {
             None => None,
         };
 
+        // Twilio fetches each call's instructions from `allerta serve`: a
+        // voice channel on http without it would ring phones that say nothing.
+        if serve.is_none()
+            && channels
+                .voice
+                .as_ref()
+                .is_some_and(|v| v.transport == crate::channel::voice::config::VoiceTransport::Http)
+        {
+            return Err(invalid(
+                "channels.voice",
+                "transport = \"http\" needs a [serve] section: `allerta serve` answers the call's instructions and callbacks at callback_url".into(),
+            ));
+        }
         // An empty marker would make a drill or a test look exactly like a
         // real alert to the citizen who receives it.
         if drill.prefix.trim().is_empty() {
@@ -1315,5 +1328,45 @@ name = "Centro"
         assert!(c.zone("centro").is_ok());
         let err = c.zone("centor").unwrap_err();
         assert!(err.contains("centor") && err.contains("centro"), "{err}");
+    }
+
+    #[test]
+    fn voice_and_escalation_are_checked_at_load() {
+        let parse = |extra: &str| {
+            Config::parse(Path::new("/tmp/allerta.toml"), &format!("{MINIMAL}{extra}"))
+        };
+        let voice = "[channels.voice]\ntransport = \"http\"\nurl = \"http://127.0.0.1:9/Calls.json\"\nfrom = \"+390571000000\"\ncallback_url = \"https://x/voice\"\nauth_token = \"tok\"\n[channels.voice.http]\nfields = { To = \"{{ to }}\" }\n";
+        let serve = "[serve]\nlisten = \"127.0.0.1:0\"\ndlr_token = \"0123456789abcdef\"\n";
+        let ok = parse(&format!("{voice}{serve}")).expect("voice config");
+        let v = ok.channels.voice.as_ref().expect("voice");
+        assert_eq!((v.attempts, v.retry_after), (3, Duration::from_secs(300)));
+        assert_eq!(ok.channels.transport_kind(ChannelId::Voice), Some("http"));
+        let err = |extra: &str| parse(extra).expect_err("refused").to_string();
+        assert!(err(voice).contains("needs a [serve] section"));
+        assert!(
+            err(&format!(
+                "{}{serve}",
+                voice.replace("auth_token = \"tok\"\n", "")
+            ))
+            .contains("auth_token")
+        );
+        assert!(
+            err(&format!(
+                "{}{serve}",
+                voice.replace("from = \"+390571000000\"\n", "")
+            ))
+            .contains("channels.voice.from")
+        );
+        assert!(
+            err("[channels.voice]\ntransport = \"outbox\"\nattempts = 0\n").contains("attempts")
+        );
+        // Escalation steps name configured channels only.
+        let steps = "[escalation]\nsteps = [{ after = \"10m\", channel = \"voice\" }]\n";
+        assert!(err(steps).contains("not configured"));
+        let ok = parse(&format!(
+            "[channels.voice]\ntransport = \"outbox\"\n{steps}"
+        ))
+        .expect("steps");
+        assert_eq!(ok.escalation.len(), 1);
     }
 }
