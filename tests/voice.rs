@@ -415,6 +415,9 @@ fn busy_is_called_again_no_answer_until_attempts_run_out_and_an_invalid_number_o
     v.run(&["resume"]);
     assert_eq!(v.calls_to("+390554000001"), 3);
     assert_eq!(v.calls_to("+390553000001"), 2);
+    // The officer's `retry` gives the unanswered number a fresh round.
+    let (_, _, err) = v.run(&["retry", &id, "--channel", "voice", "--yes"]);
+    assert_eq!(v.calls_to("+390554000001"), 4, "{err}");
 }
 
 #[test]

@@ -215,6 +215,8 @@ impl Ledger {
         alert_id: &str,
         channel: Option<ChannelId>,
     ) -> Result<usize, LedgerError> {
+        // A failed call gets a fresh round of `attempts` calls too.
+        self.close_call_rounds(alert_id, channel)?;
         let n = self.conn.execute(
             "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?3
              WHERE alert_id = ?1 AND state = 'failed' AND (?2 IS NULL OR channel = ?2)",

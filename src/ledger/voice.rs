@@ -76,10 +76,11 @@ fn same_secret(token: &str, given: &str) -> bool {
 }
 
 impl Ledger {
-    /// The calls placed for a delivery, oldest first.
+    /// The calls placed for a delivery in this round, oldest first.
     pub fn voice_calls(&self, delivery_id: i64) -> Result<Vec<CallRow>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT sid, status FROM voice_calls WHERE delivery_id = ?1 ORDER BY placed_at, rowid",
+            "SELECT sid, status FROM voice_calls WHERE delivery_id = ?1 AND closed = 0
+             ORDER BY placed_at, rowid",
         )?;
         let rows = stmt
             .query_map([delivery_id], |r| {
@@ -108,6 +109,25 @@ impl Ledger {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// `retry`: the calls of the failed voice deliveries about to be
+    /// re-queued belong to an earlier round; the next round may place
+    /// `attempts` calls again.
+    pub(super) fn close_call_rounds(
+        &self,
+        alert_id: &str,
+        channel: Option<crate::domain::ChannelId>,
+    ) -> Result<usize, LedgerError> {
+        if channel.is_some_and(|c| c != crate::domain::ChannelId::Voice) {
+            return Ok(0);
+        }
+        Ok(self.conn.execute(
+            "UPDATE voice_calls SET closed = 1
+             WHERE closed = 0 AND delivery_id IN (SELECT id FROM deliveries
+                   WHERE alert_id = ?1 AND channel = 'voice' AND state = 'failed')",
+            [alert_id],
+        )?)
     }
 
     /// Remembers what the provider said of a call (a lookup after a crash).
@@ -230,7 +250,7 @@ impl Ledger {
             return Ok(CallEffect::Recorded);
         }
         let calls: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM voice_calls WHERE delivery_id = ?1",
+            "SELECT COUNT(*) FROM voice_calls WHERE delivery_id = ?1 AND closed = 0",
             [delivery_id],
             |r| r.get(0),
         )?;

@@ -20,6 +20,7 @@ CREATE TABLE voice_calls (
     placed_at    INTEGER NOT NULL,            -- ms
     status       TEXT,                        -- last CallStatus heard (callback or lookup)
     answered_by  TEXT,
-    updated_at   INTEGER NOT NULL
+    updated_at   INTEGER NOT NULL,
+    closed       INTEGER NOT NULL DEFAULT 0   -- 1: of an earlier round (`retry` gives a fresh one)
 );
 CREATE INDEX voice_calls_delivery ON voice_calls (delivery_id);
