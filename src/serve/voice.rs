@@ -146,6 +146,20 @@ fn unavailable(e: &str) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "unavailable\n").into_response()
 }
 
+/// The delivery a request names, if its key matches; else the refusal.
+async fn target_of(
+    app: &Arc<App>,
+    route: &'static str,
+    req: &Request,
+) -> Result<crate::ledger::CallTarget, Response> {
+    let (id, key) = (req.delivery, req.key.clone());
+    match app.ledger(move |l| l.call_target(id, &key)).await {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err(forbidden(app, route)),
+        Err(e) => Err(unavailable(&e)),
+    }
+}
+
 /// `/voice/twiml`: what the call says, in the delivery's language.
 pub async fn instructions(
     State(app): State<Arc<App>>,
@@ -158,11 +172,9 @@ pub async fn instructions(
         Ok(r) => r,
         Err(refused) => return refused.reply(&app, "twiml"),
     };
-    let (id, key) = (req.delivery, req.key.clone());
-    let target = match app.ledger(move |l| l.call_target(id, &key)).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return forbidden(&app, "twiml"),
-        Err(e) => return unavailable(&e),
+    let target = match target_of(&app, "twiml", &req).await {
+        Ok(t) => t,
+        Err(refused) => return refused,
     };
     let Ok(rendered) = serde_json::from_str::<Rendered>(&target.rendered) else {
         return xml(twiml::hangup());
@@ -241,11 +253,9 @@ pub async fn keypress(
         Err(refused) => return refused.reply(&app, "gather"),
     };
     let digits = req.params.get("Digits").cloned().unwrap_or_default();
-    let (id, key) = (req.delivery, req.key.clone());
-    let target = match app.ledger(move |l| l.call_target(id, &key)).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return forbidden(&app, "gather"),
-        Err(e) => return unavailable(&e),
+    let target = match target_of(&app, "gather", &req).await {
+        Ok(t) => t,
+        Err(refused) => return refused,
     };
     let confirmed = digits.trim() == "1";
     if confirmed {
