@@ -182,6 +182,9 @@ pub struct Config {
     pub watch: Option<crate::watch::config::Watch>,
     /// `[console]`: the officer console inside `serve` (SPEC §17).
     pub console: Option<crate::serve::console::ConsoleConfig>,
+    /// `[escalation] steps`: who has not acknowledged gets the next step
+    /// (SPEC §14); templates may have their own.
+    pub escalation: Vec<crate::alert::escalation::Step>,
 }
 
 #[derive(Debug)]
@@ -241,6 +244,7 @@ pub struct Channels {
     pub facebook: Option<crate::channel::social::config::Facebook>,
     pub mastodon: Option<crate::channel::social::config::Mastodon>,
     pub bluesky: Option<crate::channel::social::config::Bluesky>,
+    pub voice: Option<crate::channel::voice::config::Voice>,
 }
 
 impl Channels {
@@ -282,6 +286,10 @@ impl Channels {
             ChannelId::Facebook | ChannelId::Mastodon | ChannelId::Bluesky => {
                 self.social_transport(channel).map(|t| t.as_str())
             }
+            ChannelId::Voice => self.voice.as_ref().map(|v| match v.transport {
+                crate::channel::voice::config::VoiceTransport::Http => "http",
+                crate::channel::voice::config::VoiceTransport::Outbox => "outbox",
+            }),
         }
     }
 
@@ -303,6 +311,9 @@ impl Channels {
             if self.social_transport(social).is_some() {
                 ids.push(social);
             }
+        }
+        if self.voice.is_some() {
+            ids.push(ChannelId::Voice);
         }
         ids
     }
@@ -460,6 +471,7 @@ struct RawConfig {
     serve: Option<RawServe>,
     watch: Option<crate::watch::config::RawWatch>,
     console: Option<crate::serve::console::RawConsole>,
+    escalation: Option<crate::alert::escalation::RawEscalation>,
 }
 
 #[derive(Deserialize)]
@@ -561,6 +573,7 @@ struct RawChannels {
     facebook: Option<crate::channel::social::config::RawFacebook>,
     mastodon: Option<crate::channel::social::config::RawMastodon>,
     bluesky: Option<crate::channel::social::config::RawBluesky>,
+    voice: Option<crate::channel::voice::config::RawVoice>,
 }
 
 #[derive(Deserialize)]
@@ -972,6 +985,26 @@ impl Config {
                 .transpose()?;
         }
 
+        if let Some(mut v) = raw.channels.voice {
+            let token = if v.transport == crate::channel::voice::config::VoiceTransport::Http {
+                secret(
+                    "channels.voice.auth_token",
+                    v.auth_token.take(),
+                    v.auth_token_env.take(),
+                    v.auth_token_file.take(),
+                )?
+            } else {
+                None
+            };
+            channels.voice = Some(v.resolve(token).map_err(|(key, m)| invalid(&key, m))?);
+        }
+        let escalation = match raw.escalation {
+            None => Vec::new(),
+            Some(e) => e
+                .resolve(&channels.configured())
+                .map_err(|m| invalid("escalation.steps", m))?,
+        };
+
         let serve = match raw.serve {
             Some(s) => {
                 if let Some(inline) = &s.dlr_token {
@@ -1029,6 +1062,19 @@ impl Config {
             None => None,
         };
 
+        // Twilio fetches each call's instructions from `allerta serve`: a
+        // voice channel on http without it would ring phones that say nothing.
+        if serve.is_none()
+            && channels
+                .voice
+                .as_ref()
+                .is_some_and(|v| v.transport == crate::channel::voice::config::VoiceTransport::Http)
+        {
+            return Err(invalid(
+                "channels.voice",
+                "transport = \"http\" needs a [serve] section: `allerta serve` answers the call's instructions and callbacks at callback_url".into(),
+            ));
+        }
         // An empty marker would make a drill or a test look exactly like a
         // real alert to the citizen who receives it.
         if drill.prefix.trim().is_empty() {
@@ -1096,6 +1142,7 @@ impl Config {
             serve,
             watch,
             console,
+            escalation,
         };
         if let Some(watch) = &config.watch {
             watch.check(&config)?;
@@ -1338,5 +1385,45 @@ name = "Centro"
         assert!(c.zone("centro").is_ok());
         let err = c.zone("centor").unwrap_err();
         assert!(err.contains("centor") && err.contains("centro"), "{err}");
+    }
+
+    #[test]
+    fn voice_and_escalation_are_checked_at_load() {
+        let parse = |extra: &str| {
+            Config::parse(Path::new("/tmp/allerta.toml"), &format!("{MINIMAL}{extra}"))
+        };
+        let voice = "[channels.voice]\ntransport = \"http\"\nurl = \"http://127.0.0.1:9/Calls.json\"\nfrom = \"+390571000000\"\ncallback_url = \"https://x/voice\"\nauth_token = \"tok\"\n[channels.voice.http]\nfields = { To = \"{{ to }}\" }\n";
+        let serve = "[serve]\nlisten = \"127.0.0.1:0\"\ndlr_token = \"0123456789abcdef\"\n";
+        let ok = parse(&format!("{voice}{serve}")).expect("voice config");
+        let v = ok.channels.voice.as_ref().expect("voice");
+        assert_eq!((v.attempts, v.retry_after), (3, Duration::from_secs(300)));
+        assert_eq!(ok.channels.transport_kind(ChannelId::Voice), Some("http"));
+        let err = |extra: &str| parse(extra).expect_err("refused").to_string();
+        assert!(err(voice).contains("needs a [serve] section"));
+        assert!(
+            err(&format!(
+                "{}{serve}",
+                voice.replace("auth_token = \"tok\"\n", "")
+            ))
+            .contains("auth_token")
+        );
+        assert!(
+            err(&format!(
+                "{}{serve}",
+                voice.replace("from = \"+390571000000\"\n", "")
+            ))
+            .contains("channels.voice.from")
+        );
+        assert!(
+            err("[channels.voice]\ntransport = \"outbox\"\nattempts = 0\n").contains("attempts")
+        );
+        // Escalation steps name configured channels only.
+        let steps = "[escalation]\nsteps = [{ after = \"10m\", channel = \"voice\" }]\n";
+        assert!(err(steps).contains("not configured"));
+        let ok = parse(&format!(
+            "[channels.voice]\ntransport = \"outbox\"\n{steps}"
+        ))
+        .expect("steps");
+        assert_eq!(ok.escalation.len(), 1);
     }
 }

@@ -16,9 +16,9 @@
 //! - [`ledger`]: SQLite: migrations, plan, contact registry, claim, record, hash-chained audit, drafts.
 //! - [`dispatch`]: the engine: lanes (a loop around a testable turn) over a `Queue`, retry policy, pacing.
 //! - [`web`]: public web files: banner.json/html, widget, CAP 1.2, Atom feed.
-//! - [`serve`]: `allerta serve`: SMS delivery reports, health, metrics, and the
-//!   officer console (`serve::console`).
-//! - [`channel`]: the `Channel` trait and its transports (outbox, email, telegram…, social posts).
+//! - [`serve`]: `allerta serve`: SMS delivery reports, voice calls' TwiML and
+//!   callbacks, health, metrics, and the officer console (`serve::console`).
+//! - [`channel`]: the `Channel` trait and its transports (outbox, email, telegram, sms, voice…, social posts).
 //! - [`check`]: readiness probes for `allerta check` (database, channels).
 //! - [`bot`]: the Telegram subscription bot (subscribers, acknowledgements).
 //! - [`watch`]: `allerta watch`: drafts from official bulletins (DPC, CAP).

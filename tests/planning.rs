@@ -204,3 +204,66 @@ fn a_contact_planned_in_a_later_chunk_keeps_its_chat_id_over_a_subscriber() {
         "one delivery, the contact's"
     );
 }
+
+#[test]
+fn an_escalation_step_planned_in_later_chunks_is_held_like_the_first() {
+    let n = 600;
+    let p = Project::new(&format!(
+        "{OUTBOX_CHANNELS}\n[escalation]\nsteps = [{{ after = \"1h\", channel = \"email\" }}]\n"
+    ));
+    p.contacts("c.csv", &synthetic_rows(n, "example.org"));
+    let out = p
+        .cmd()
+        .env("ALLERTA_PLAN_CHUNK", "25")
+        .args(send_meteo_all(&["--channel", "sms"]))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sms_per_address(&p).len(), n);
+    assert!(
+        p.outbox("email").is_empty(),
+        "the step is not due for an hour"
+    );
+    assert_eq!(
+        p.sql(
+            "SELECT COUNT(*) FROM deliveries WHERE channel = 'email' AND state = 'pending'
+             AND held_until IS NOT NULL AND escalation_step = 1"
+        ),
+        vec![n.to_string()],
+        "every step delivery, whatever its chunk, is held"
+    );
+}
+
+/// The timer's `resume` finishes a plan even when every delivery planned
+/// before the kill was already sent: nothing pending, yet people left.
+#[test]
+fn the_timer_resumes_a_cut_short_plan_with_nothing_pending() {
+    let n = 2000;
+    let p = project(n);
+    send_and_kill_at_first_sms(&p, "3");
+    assert_eq!(pending_plans(&p), 1, "the kill came after planning ended");
+    let conn = rusqlite::Connection::open(p.path("allerta.db")).unwrap();
+    conn.execute("UPDATE deliveries SET state = 'sent'", [])
+        .unwrap();
+    drop(conn);
+    let planned: usize = p.sql("SELECT COUNT(*) FROM deliveries")[0].parse().unwrap();
+
+    let (code, out, err) = p.run(&["resume"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(pending_plans(&p), 0);
+    assert_eq!(
+        p.sql("SELECT COUNT(*) FROM deliveries"),
+        vec![n.to_string()],
+        "{out}{err}"
+    );
+    let sent_now = p.outbox("sms").len();
+    assert!(
+        sent_now >= n - planned,
+        "{sent_now} sent after {planned} planned"
+    );
+}

@@ -14,10 +14,12 @@
 //! - [`send`], [`followup`], [`resume`], [`approval`]: the use cases.
 //! - [`draft`]: `send --draft ID`: a draft from a bulletin through the same rules.
 //! - [`identity`]: the OS user behind a command (never `--operator`).
+//! - [`escalation`]: the escalation ladder: steps held until due (SPEC §14).
 
 pub mod approval;
 pub mod confirm;
 pub mod draft;
+pub mod escalation;
 pub mod followup;
 pub mod identity;
 pub mod plan;

@@ -78,7 +78,7 @@ pub fn new_alert(
         fingerprint: key.as_ref().map(|_| fingerprint(p)),
         idem_key: key,
         thread_id: thread_id.unwrap_or(id.as_str()).to_owned(),
-        transports: json!(transports(s.config, &p.channels)),
+        transports: json!(transports(s.config, &p.all_channels())),
         state,
         creator: s.identity.clone(),
         approval_deadline,
@@ -88,7 +88,7 @@ pub fn new_alert(
         msg_type: p.msg_type,
         references: p.references.clone(),
         audience: json!(p.audience),
-        channels: p.channels.clone(),
+        channels: p.all_channels(),
         rendered: serde_json::to_value(&p.rendered).unwrap_or_default(),
         headline: p.rendered.headline().to_owned(),
         created_at: Utc::now().to_rfc3339(),
@@ -120,8 +120,11 @@ pub fn fill(
         planner.skipped_rows.extend(problems.iter().cloned());
     }
     let audience = super::registry::filter(&p.audience);
+    // Escalation steps (SPEC §14): planned now, held until due.
+    let holds = super::escalation::holds(p, crate::ledger::now_ms());
     planner.add_from_registry(
         &p.channels,
+        &holds,
         &audience,
         &super::registry::filter(drill),
         default_lang,

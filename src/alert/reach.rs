@@ -45,11 +45,13 @@ impl Reach {
     ) -> Result<Self, Error> {
         let mut reach = Self::default();
         let mut seen: HashSet<(ChannelId, u64)> = HashSet::new();
+        // Escalation steps' channels too: their deliveries are planned now.
+        let channels = p.all_channels();
         contacts::scan::<()>(config, |row| {
             match row {
                 Ok(c) if p.audience.matches(&c.zones, &c.groups) => {
                     let outside = !drill.matches(&c.zones, &c.groups);
-                    for ch in &p.channels {
+                    for ch in &channels {
                         // A 64-bit hash per address keeps this exact and
                         // small (8 bytes a recipient) however long the lists.
                         if let Some(address) = c.address(*ch)

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::ledger::{AudienceFilter, Ledger, RegistryContact};
 
 /// Bumped when what the registry stores, or how rows are judged, changes.
-const FORMAT: &str = "registry-1";
+const FORMAT: &str = "registry-2"; // 2: voice addresses (SPEC §14)
 
 /// SHA-256 over everything the registry's content depends on.
 pub fn fingerprint(config: &Config) -> String {

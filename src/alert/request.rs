@@ -54,6 +54,18 @@ pub struct Prepared {
     pub rendered: Rendered,
     pub expires_at: Option<chrono::DateTime<Utc>>,
     pub skipped_channels: Vec<String>,
+    /// Escalation steps (SPEC §14): their channels are not in `channels`
+    /// (the first round); their deliveries are planned held.
+    pub escalation: Vec<super::escalation::Step>,
+}
+
+impl Prepared {
+    /// The first round's channels and the escalation steps' channels.
+    pub fn all_channels(&self) -> Vec<ChannelId> {
+        let mut all = self.channels.clone();
+        all.extend(self.escalation.iter().map(|s| s.channel));
+        all
+    }
 }
 
 /// `[drill] audience` as selectors.
@@ -138,13 +150,19 @@ pub fn prepare(
             )));
         }
     }
+    let (escalation, mut skipped_channels) =
+        super::escalation::choose(config, &template, msg_type, requested, &rendered)?;
     let wanted: Vec<ChannelId> = if requested.is_empty() {
         configured
     } else {
         requested.to_vec()
     };
+    // A channel named in a step is not used in the first round.
+    let wanted: Vec<ChannelId> = wanted
+        .into_iter()
+        .filter(|c| !escalation.iter().any(|s| s.channel == *c))
+        .collect();
     let mut channels = Vec::new();
-    let mut skipped_channels = Vec::new();
     for c in wanted {
         if c.is_social() && status != CapStatus::Actual {
             // SPEC §11: Exercise and Test never reach a social account.
@@ -202,6 +220,7 @@ pub fn prepare(
         rendered,
         expires_at,
         skipped_channels,
+        escalation,
     })
 }
 
@@ -262,6 +281,18 @@ fn channel_problems(
                         link_base.as_deref(),
                     ) {
                         problems.push(format!("[{lang}] {channel}: {p}"));
+                    }
+                }
+                ChannelId::Voice => {
+                    let spoken = crate::channel::voice::speech::duration(&text.text);
+                    if spoken > crate::channel::voice::speech::MAX_TEXT {
+                        problems.push(format!(
+                            "[{lang}] voice: about {} s to speak ({} words at {} words per minute) exceed {} s",
+                            spoken.as_secs(),
+                            text.text.split_whitespace().count(),
+                            crate::channel::voice::speech::WORDS_PER_MINUTE,
+                            crate::channel::voice::speech::MAX_TEXT.as_secs()
+                        ));
                     }
                 }
                 ChannelId::Email | ChannelId::Banner => {}

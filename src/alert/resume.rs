@@ -35,6 +35,11 @@ pub async fn resume_all(s: &Session<'_>) -> Result<(Ledger, Vec<Resumed>), Error
     approval::expire(s, &mut ledger)?;
     let mut results = Vec::new();
     for id in ledger.unfinished_alerts()? {
+        // Only held deliveries not due yet (an escalation step, a call's
+        // next try): nothing to do this minute.
+        if !ledger.has_work(&id, crate::ledger::now_ms())? {
+            continue;
+        }
         let lease = match Lease::try_take(&ledger, &id)? {
             Ok(lease) => lease,
             Err(holder) => {

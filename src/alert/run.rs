@@ -272,6 +272,15 @@ fn before_run(
         })
         .collect();
     let reset = ledger.reset_sending(alert_id)?;
+    // Held deliveries now due (escalation steps, a voice call's next try):
+    // released, or skipped for whoever acknowledged meanwhile.
+    let released = ledger.release_due(alert_id, ledger::now_ms())?;
+    if released.released + released.skipped > 0 {
+        s.notify.note(&format!(
+            "escalation: {} deliveries released, {} skipped (acknowledged)",
+            released.released, released.skipped
+        ));
+    }
     if reset > 0 {
         s.notify.note(&format!(
             "{reset} deliveries with unknown outcome (interrupted earlier) will be re-sent"

@@ -51,7 +51,7 @@ pub async fn send(s: &Session<'_>, req: &SendRequest) -> Result<Sent, Error> {
         &requested,
         req.expires.as_deref(),
     )?;
-    let transports = run::build_channels(config, &prepared.channels)?;
+    let transports = run::build_channels(config, &prepared.all_channels())?;
     let drill = request::drill_audience(config)?;
 
     if req.dry_run {
@@ -179,6 +179,13 @@ pub fn send_screen(s: &Session<'_>, p: &Prepared, reach: &Reach) -> Screen {
     }
     for (lang, info) in &p.rendered.info {
         lines.push(format!("[{lang}] {}", info.headline));
+    }
+    for step in &p.escalation {
+        lines.push(format!(
+            "escalation: after {}, {} to whoever has not acknowledged",
+            super::escalation::describe(step.after),
+            step.channel
+        ));
     }
     let what = match p.msg_type {
         MsgType::Alert => "new alert",

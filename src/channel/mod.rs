@@ -5,10 +5,12 @@
 
 pub mod banner;
 pub mod email;
+pub mod http_request;
 pub mod outbox;
 pub mod sms;
 pub mod social;
 pub mod telegram;
+pub mod voice;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -178,6 +180,19 @@ pub fn build(config: &Config, channel: ChannelId) -> Result<Arc<dyn Channel>, Bu
         }
         ChannelId::Facebook | ChannelId::Mastodon | ChannelId::Bluesky => {
             social::build(config, channel)
+        }
+        ChannelId::Voice => {
+            let c = config
+                .channels
+                .voice
+                .as_ref()
+                .ok_or_else(|| missing(channel))?;
+            match c.transport {
+                voice::config::VoiceTransport::Outbox => outbox(c.rate_per_second),
+                voice::config::VoiceTransport::Http => {
+                    Ok(Arc::new(voice::HttpVoice::new(config, c)?))
+                }
+            }
         }
         ChannelId::Banner => {
             let c = config

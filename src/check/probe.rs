@@ -41,6 +41,12 @@ pub fn outbox_channels(config: &Config) -> Vec<ChannelId> {
             ids.push(social);
         }
     }
+    if c.voice
+        .as_ref()
+        .is_some_and(|v| v.transport == crate::channel::voice::config::VoiceTransport::Outbox)
+    {
+        ids.push(ChannelId::Voice);
+    }
     ids
 }
 
@@ -85,6 +91,22 @@ pub async fn channel(config: &Config, channel: ChannelId) -> Item {
         ChannelId::Facebook | ChannelId::Mastodon | ChannelId::Bluesky => {
             super::social::probe(config, channel).await
         }
+        // Nothing is probed: a call costs money and rings a phone. The
+        // configuration was checked when the channel was built.
+        ChannelId::Voice => match crate::channel::build(config, channel) {
+            Ok(v) => Item::ok(
+                "voice",
+                format!(
+                    "{}: configured, not probed (a probe would place a call)",
+                    v.describe()
+                ),
+            ),
+            Err(e) => Item::fail(
+                "voice",
+                e.0,
+                "fix [channels.voice] (see examples/voice-twilio.toml)",
+            ),
+        },
     }
 }
 

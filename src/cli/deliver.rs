@@ -122,16 +122,21 @@ pub fn report(ctx: &Ctx, ledger: &Ledger, alert_id: &str) -> Result<(), Error> {
         let mut doc = status_document(&row, &counts);
         doc["thread"] = json!(ledger.thread(&row.thread_id)?);
         super::sms_status::annotate(&ctx.config, &mut doc);
+        super::escalation::annotate(ledger, alert_id, &mut doc)?;
         super::print_json(&doc);
     } else {
         print_status(&row, &counts, ctx.config.general.timezone);
         print_thread(ledger, &row)?;
+        super::escalation::print(ledger, alert_id, ctx.config.general.timezone)?;
         if let Some(line) = super::sms_status::line(&ctx.config, &counts) {
             println!("{line}");
         }
     }
     let failed: u64 = counts.values().map(|c| c.failed).sum();
-    let left: u64 = counts.values().map(ChannelCounts::unsettled).sum();
+    // Held deliveries (escalation steps, a call's next try) are planned
+    // for later, not left over: `resume` sends them when due.
+    let left: u64 =
+        counts.values().map(ChannelCounts::unsettled).sum::<u64>() - ledger.held_count(alert_id)?;
     if failed > 0 || left > 0 {
         return Err(Error::DeliveriesFailed(format!(
             "alert {alert_id}: {failed} deliveries failed, {left} not finished (see `allerta status {alert_id} --failed`)"

@@ -11,6 +11,7 @@ mod console;
 mod contacts;
 mod deliver;
 mod drafts;
+mod escalation;
 mod generate;
 mod preview;
 mod progress;

@@ -67,6 +67,31 @@ pub fn sms_line(text: &str) -> String {
     line
 }
 
+/// A voice text's estimated duration (SPEC §14), for `--json`.
+pub fn voice_json(text: &str, lang: &str) -> serde_json::Value {
+    use crate::channel::voice::speech;
+    json!({
+        "words": text.split_whitespace().count(),
+        "words_per_minute": speech::WORDS_PER_MINUTE,
+        "seconds": speech::duration(text).as_secs_f64().round(),
+        "call_seconds": speech::call_duration(text, lang).as_secs_f64().round(),
+        "max_seconds": speech::MAX_TEXT.as_secs(),
+    })
+}
+
+/// "about 24 s spoken once (limit 90 s); the call about 52 s: …".
+pub fn voice_line(text: &str, lang: &str) -> String {
+    use crate::channel::voice::speech;
+    format!(
+        "voice: {} words, about {} s spoken once (limit {} s); the call about {} s (the text twice, then the prompt) at {} words per minute",
+        text.split_whitespace().count(),
+        speech::duration(text).as_secs_f64().round(),
+        speech::MAX_TEXT.as_secs(),
+        speech::call_duration(text, lang).as_secs_f64().round(),
+        speech::WORDS_PER_MINUTE
+    )
+}
+
 pub fn run(ctx: &Ctx, args: PreviewArgs) -> Result<(), Error> {
     let config = &ctx.config;
     let template = Template::load(&config.general.templates_dir, &args.template)?;
@@ -101,6 +126,9 @@ pub fn run(ctx: &Ctx, args: PreviewArgs) -> Result<(), Error> {
                     }
                     if let Some(len) = social_length_json(ch, &t.text, link_base.as_deref()) {
                         v["post"] = len;
+                    }
+                    if ch == ChannelId::Voice {
+                        v["voice"] = voice_json(&t.text, lang);
                     }
                     by_channel.insert(ch.to_string(), v);
                 }
@@ -148,6 +176,9 @@ pub fn run(ctx: &Ctx, args: PreviewArgs) -> Result<(), Error> {
                 }
                 if let Some(line) = social_length_line(ch, &t.text, link_base.as_deref()) {
                     println!("[{line}]");
+                }
+                if ch == ChannelId::Voice {
+                    println!("[{}]", voice_line(&t.text, lang));
                 }
                 if let Some(h) = &t.html {
                     println!("--- {ch} (html) ---\n{h}");

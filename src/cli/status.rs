@@ -56,6 +56,7 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<(), Error> {
         doc["thread"] = json!(ledger.thread(&row.thread_id)?);
         doc["alert"]["planning_pending"] = json!(ledger.planning_pending(&row.id)?);
         super::sms_status::annotate(&ctx.config, &mut doc);
+        super::escalation::annotate(&ledger, &row.id, &mut doc)?;
         if listing {
             let mut list = Vec::new();
             ledger.for_each_delivery(&row.id, args.failed, |d| {
@@ -75,6 +76,7 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<(), Error> {
         );
     }
     super::deliver::print_thread(&ledger, &row)?;
+    super::escalation::print(&ledger, &row.id, ctx.config.general.timezone)?;
     if let Some(line) = super::sms_status::line(&ctx.config, &counts) {
         println!("{line}");
     }

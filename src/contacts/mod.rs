@@ -65,6 +65,7 @@ impl Contact {
             ChannelId::Banner | ChannelId::Facebook | ChannelId::Mastodon | ChannelId::Bluesky => {
                 None
             }
+            ChannelId::Voice => self.voice_number().map(PhoneNumber::as_str),
         }
     }
 

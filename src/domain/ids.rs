@@ -8,8 +8,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 /// The channels. The same word is used in config sections, `--channel`,
-/// JSON keys and outbox file names. The social networks (SPEC §15) come
-/// last: one public post per alert per account.
+/// JSON keys and outbox file names. Voice calls (SPEC §14) and the social
+/// networks (SPEC §15: one public post per alert per account) come last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelId {
@@ -17,17 +17,20 @@ pub enum ChannelId {
     Sms,
     Email,
     Banner,
+    /// Recorded-voice calls (SPEC §14).
+    Voice,
     Facebook,
     Mastodon,
     Bluesky,
 }
 
 impl ChannelId {
-    pub const ALL: [ChannelId; 7] = [
+    pub const ALL: [ChannelId; 8] = [
         Self::Telegram,
         Self::Sms,
         Self::Email,
         Self::Banner,
+        Self::Voice,
         Self::Facebook,
         Self::Mastodon,
         Self::Bluesky,
@@ -46,6 +49,7 @@ impl ChannelId {
             Self::Sms => "sms",
             Self::Email => "email",
             Self::Banner => "banner",
+            Self::Voice => "voice",
             Self::Facebook => "facebook",
             Self::Mastodon => "mastodon",
             Self::Bluesky => "bluesky",
@@ -68,7 +72,7 @@ impl FromStr for ChannelId {
             .find(|c| c.as_str() == s.trim())
             .ok_or_else(|| {
                 format!(
-                    "unknown channel `{s}` (expected telegram, sms, email, banner, facebook, mastodon or bluesky)"
+                    "unknown channel `{s}` (expected telegram, sms, email, banner, voice, facebook, mastodon or bluesky)"
                 )
             })
     }

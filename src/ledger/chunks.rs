@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::registry::matches;
 use super::{AudienceFilter, Ledger, LedgerError, now_ms};
+use crate::domain::ChannelId;
 
 /// Registry addresses planned in the alert's own transaction: enough to
 /// keep every lane busy until the next chunk lands, small enough that the
@@ -43,6 +44,32 @@ pub struct Spec {
     pub audience: AudienceFilter,
     pub drill: AudienceFilter,
     pub default_language: String,
+    /// Channels planned as an escalation step (SPEC §14): held until due.
+    #[serde(default)]
+    pub holds: Vec<Hold>,
+}
+
+/// An escalation step's channel: its deliveries are planned held.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Hold {
+    pub channel: ChannelId,
+    /// The step's number (1-based).
+    pub step: u32,
+    /// When it is due (ms since the epoch).
+    pub until_ms: i64,
+}
+
+/// `CASE a.channel WHEN … END` giving each held channel's `value`, else
+/// `otherwise`. Channel names and numbers only: nothing from outside.
+fn per_hold(holds: &[Hold], value: impl Fn(&Hold) -> i64, otherwise: &str) -> String {
+    if holds.is_empty() {
+        return otherwise.to_owned();
+    }
+    let arms: String = holds
+        .iter()
+        .map(|h| format!(" WHEN '{}' THEN {}", h.channel.as_str(), value(h)))
+        .collect();
+    format!("(CASE a.channel{arms} ELSE {otherwise} END)")
 }
 
 /// How far a pending plan went.
@@ -91,9 +118,10 @@ fn insert_range(
     to: i64,
 ) -> Result<usize, LedgerError> {
     let sql = format!(
-        "INSERT INTO deliveries (alert_id, channel, address, recipient, language, state, updated_at, token, outside_drill)
+        "INSERT INTO deliveries (alert_id, channel, address, recipient, language, state, updated_at, token, outside_drill,
+                                 escalation_step, held_until, next_attempt_at)
          SELECT ?1, a.channel, a.address, c.contact_id, COALESCE(c.language, ?2), 'pending', ?3,
-                lower(hex(randomblob(16))), NOT {drill}
+                lower(hex(randomblob(16))), NOT {drill}, {step}, {until}, {next}
          FROM registry_addresses a JOIN registry_contacts c ON c.row = a.row
          WHERE a.seq BETWEEN ?5 AND ?6
            AND +a.channel IN (SELECT value FROM json_each(?4)) AND {audience}
@@ -101,6 +129,9 @@ fn insert_range(
          ON CONFLICT (alert_id, channel, address) DO NOTHING",
         audience = matches("1"),
         drill = matches("2"),
+        step = per_hold(&spec.holds, |h| i64::from(h.step), "NULL"),
+        until = per_hold(&spec.holds, |h| h.until_ms, "NULL"),
+        next = per_hold(&spec.holds, |_| super::escalation::HELD, "0"),
     );
     let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     // Placeholders ?11..?13 are the audience, ?21..?23 the drill audience.
@@ -219,7 +250,6 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ChannelId;
     use crate::ledger::RegistryContact;
     use crate::ledger::test_support::ledger;
 
@@ -255,6 +285,7 @@ mod tests {
             },
             drill: nobody,
             default_language: "it".into(),
+            holds: vec![],
         }
     }
 

@@ -10,6 +10,7 @@ mod chunks;
 mod console;
 mod drafts;
 mod erasure;
+mod escalation;
 mod followup;
 mod plan;
 mod query;
@@ -21,6 +22,7 @@ mod state;
 mod subscribers;
 #[cfg(test)]
 mod test_support;
+mod voice;
 mod web;
 
 use std::path::Path;
@@ -32,10 +34,11 @@ use rusqlite_migration::{M, Migrations};
 pub use acks::Ack;
 pub use alerts::{AlertState, Halt};
 pub use audit::{AuditRow, Break};
-pub use chunks::Chunk;
+pub use chunks::{Chunk, Hold};
 pub use console::{Failures, Tried, Unreached, ZoneReach};
 pub use drafts::{DraftRow, DraftState, NewDraft};
 pub use erasure::{ChatDelivery, Erased};
+pub use escalation::{EscalationSummary, Released};
 pub use followup::FollowUp;
 pub use plan::{NewAlert, Planner};
 pub use query::{AlertRow, ChannelCounts, DeliveryRow};
@@ -45,6 +48,9 @@ pub use reports::{Effect, Lookup, Report, ReportState};
 pub use social::SocialThread;
 pub use state::DeliveryState;
 pub use subscribers::{ActiveSubscriber, Subscriber};
+pub use voice::{
+    CallEffect, CallPolicy, CallRow, CallTarget, is_final_status as is_final_call_status,
+};
 pub use web::{PublishedAlert, parse_utc};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +80,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_drafts.sql"),
     include_str!("migrations/004_registry.sql"),
     include_str!("migrations/005_plan_chunks.sql"),
+    include_str!("migrations/006_voice.sql"),
 ];
 
 /// The schema version a fully migrated database has (`user_version`).

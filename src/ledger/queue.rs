@@ -194,12 +194,16 @@ impl Ledger {
 
     /// Deliveries of one channel not yet in a final state, the earliest
     /// time one of them is due, and whether more may still be planned.
+    /// Held deliveries (an escalation step, a voice call's next try) are not
+    /// counted: `resume` releases them when due, so a lane never waits for
+    /// them.
     pub fn unsettled(&self, alert_id: &str, channel: ChannelId) -> Result<Backlog, LedgerError> {
         Ok(self.conn.query_row(
             "SELECT COUNT(*), MIN(next_attempt_at),
                     EXISTS (SELECT 1 FROM plan_pending WHERE alert_id = ?1)
              FROM deliveries
-             WHERE alert_id = ?1 AND channel = ?2 AND state IN ('pending', 'sending')",
+             WHERE alert_id = ?1 AND channel = ?2 AND state IN ('pending', 'sending')
+               AND held_until IS NULL",
             params![alert_id, channel.as_str()],
             |r| {
                 Ok(Backlog {
@@ -229,6 +233,8 @@ impl Ledger {
         alert_id: &str,
         channel: Option<ChannelId>,
     ) -> Result<usize, LedgerError> {
+        // A failed call gets a fresh round of `attempts` calls too.
+        self.close_call_rounds(alert_id, channel)?;
         let n = self.conn.execute(
             "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?3
              WHERE alert_id = ?1 AND state = 'failed' AND (?2 IS NULL OR channel = ?2)",

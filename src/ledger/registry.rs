@@ -4,7 +4,7 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{Ledger, LedgerError, Planner};
+use super::{Hold, Ledger, LedgerError, Planner};
 use crate::domain::ChannelId;
 
 /// One valid contact as the registry keeps it.
@@ -145,7 +145,8 @@ pub(super) fn matches(prefix: &str) -> String {
 }
 
 impl Planner<'_> {
-    /// Plans the registry addresses on `channels` whose contact is in
+    /// Plans the registry addresses on `channels` (and, held until due, on
+    /// the escalation steps' channels `holds`) whose contact is in
     /// `audience`, in file order (the first contact to give an address
     /// keeps it), marking those outside `drill`: the first chunk now, inside
     /// the plan's transaction, and what is left as a pending plan that the
@@ -154,15 +155,19 @@ impl Planner<'_> {
     pub fn add_from_registry(
         &mut self,
         channels: &[ChannelId],
+        holds: &[Hold],
         audience: &AudienceFilter,
         drill: &AudienceFilter,
         default_language: &str,
     ) -> Result<usize, LedgerError> {
+        let mut channels: Vec<String> = channels.iter().map(|c| c.as_str().to_owned()).collect();
+        channels.extend(holds.iter().map(|h| h.channel.as_str().to_owned()));
         let spec = super::chunks::Spec {
-            channels: channels.iter().map(|c| c.as_str().to_owned()).collect(),
+            channels,
             audience: audience.clone(),
             drill: drill.clone(),
             default_language: default_language.to_owned(),
+            holds: holds.to_vec(),
         };
         super::chunks::plan_first(self.conn(), self.alert_id(), self.now(), &spec)
     }

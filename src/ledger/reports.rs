@@ -84,7 +84,7 @@ impl Effect {
 }
 
 /// Compares secrets without leaking where they differ through timing.
-fn same_secret(a: &str, b: &str) -> bool {
+pub(super) fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

@@ -7,6 +7,9 @@
 //! - `GET|POST /sms/dlr`: Kannel's delivery report (our `dlr-url`).
 //! - `GET|POST /sms/report`: the HTTP transport's status callback, read
 //!   with `[channels.sms.http.callback]`.
+//! - `GET|POST /voice/twiml`, `/voice/status`, `/voice/gather`: a voice
+//!   call's instructions and callbacks (SPEC §14), authenticated by the
+//!   delivery's key and the provider's signature (see [`voice`]).
 //! - `GET /healthz`: `ok`, or 503 `unavailable` when the database cannot
 //!   be read (never the error text: it names paths and SQLite details).
 //! - `GET /metrics`: needs `Authorization: Bearer <token>` unless
@@ -23,6 +26,7 @@ pub mod console;
 pub mod listen;
 mod metrics;
 mod reports;
+mod voice;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -59,6 +63,8 @@ pub struct App {
     metrics_public: bool,
     limits: ServeLimits,
     console: Option<Arc<console::Console>>,
+    /// The voice routes, when `[channels.voice]` is on the http transport.
+    voice: Option<voice::VoiceRoutes>,
 }
 
 impl App {
@@ -75,6 +81,7 @@ impl App {
             metrics_public: false,
             limits: ServeLimits::default(),
             console: None,
+            voice: None,
         })
     }
 
@@ -104,6 +111,10 @@ impl App {
             .and_then(|s| s.http.as_ref())
             .and_then(|h| h.callback.clone());
         let mut app = Self::new(&config.general.database, token, callback)?;
+        if let Some(v) = &config.channels.voice {
+            app.voice = voice::VoiceRoutes::from_config(v)
+                .map_err(|m| ServeError::Config(format!("channels.voice: {m}")))?;
+        }
         if let Some(s) = serve {
             app.metrics_public = s.metrics_public;
             app.limits = s.limits.clone();
@@ -131,6 +142,12 @@ pub fn router(app: Arc<App>) -> Router {
     let routes = Router::new()
         .route("/sms/dlr", get(reports::kannel).post(reports::kannel))
         .route("/sms/report", get(reports::http).post(reports::http))
+        .route(
+            "/voice/twiml",
+            get(voice::instructions).post(voice::instructions),
+        )
+        .route("/voice/status", get(voice::status).post(voice::status))
+        .route("/voice/gather", get(voice::keypress).post(voice::keypress))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(app);

@@ -78,6 +78,8 @@ pub struct LangTexts {
     /// The public post on the social accounts (plain text; the link to
     /// the alert page is added when posting).
     pub social: Option<String>,
+    /// Plain text spoken by a voice call (SPEC §14).
+    pub voice: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +91,8 @@ pub struct Template {
     pub expires_after: Option<Duration>,
     pub variables: BTreeMap<String, VariableSpec>,
     pub languages: BTreeMap<String, LangTexts>,
+    /// `[escalation] steps` of this template (overrides the config's).
+    pub escalation: Option<Vec<crate::alert::escalation::Step>>,
 }
 
 /// CAP `<info>` metadata after rendering.
@@ -237,13 +241,25 @@ impl Template {
                 .try_into()
                 .map_err(|e: toml::de::Error| file_err(format!("[variables]: {e}")))?,
         };
+        let escalation = match table.remove("escalation") {
+            None => None,
+            Some(v) => {
+                let raw: crate::alert::escalation::RawEscalation = v
+                    .try_into()
+                    .map_err(|e: toml::de::Error| file_err(format!("[escalation]: {e}")))?;
+                Some(
+                    raw.parse()
+                        .map_err(|m| file_err(format!("[escalation] steps: {m}")))?,
+                )
+            }
+        };
         let mut languages = BTreeMap::new();
         for (key, value) in table {
             let is_lang =
                 (2..=3).contains(&key.len()) && key.chars().all(|c| c.is_ascii_lowercase());
             if !is_lang || !value.is_table() {
                 return Err(file_err(format!(
-                    "unknown key `{key}` (expected title, {}, expires_after, [variables.*] or a language table like [it])",
+                    "unknown key `{key}` (expected title, {}, expires_after, [variables.*], [escalation] or a language table like [it])",
                     META_KEYS.join(", ")
                 )));
             }
@@ -263,6 +279,7 @@ impl Template {
             expires_after,
             variables,
             languages,
+            escalation,
         })
     }
 
@@ -505,6 +522,16 @@ impl Template {
                         },
                     );
                 }
+            }
+            if let Some(voice) = field("voice", |t| &t.voice, false)? {
+                put(
+                    ChannelId::Voice,
+                    ChannelText {
+                        subject: None,
+                        text: prefix(voice),
+                        html: None,
+                    },
+                );
             }
             if let Some(banner) = field("banner", |t| &t.banner, false)? {
                 put(

@@ -246,3 +246,38 @@ fn the_email_html_part_falls_back_only_together_with_the_text_part() {
     let it = r.text(ChannelId::Email, "it").unwrap();
     assert_eq!(it.html.as_deref(), Some("<p>HTML italiano</p>"));
 }
+
+#[test]
+fn a_template_may_have_its_own_escalation_and_a_voice_text_with_the_drill_prefix() {
+    let text = format!(
+        "{METEO}\n[escalation]\nsteps = [{{ after = \"20m\", channel = \"voice\" }}, {{ after = \"10m\", channel = \"sms\" }}]\n"
+    )
+    .replace(
+        "banner = \"Allerta",
+        "voice = \"Allerta {{ livello }} per rischio {{ rischio }}.\"\nbanner = \"Allerta",
+    );
+    let t = Template::parse("t", Path::new("t.toml"), &text).expect("parse");
+    let steps = t.escalation.clone().expect("steps");
+    assert_eq!(
+        steps.iter().map(|s| s.channel).collect::<Vec<_>>(),
+        [ChannelId::Sms, ChannelId::Voice]
+    );
+    let vars = t.resolve_vars(&t.sample_vars()).expect("vars");
+    let r = t
+        .render(
+            &vars,
+            &RenderOptions {
+                default_language: "it",
+                prefix: Some("ESERCITAZIONE:"),
+            },
+        )
+        .expect("render");
+    assert_eq!(
+        r.text(ChannelId::Voice, "it").expect("voice").text,
+        "ESERCITAZIONE: Allerta arancione per rischio idraulico."
+    );
+    let bad =
+        format!("{METEO}\n[escalation]\nsteps = [{{ after = \"10m\", channel = \"banner\" }}]\n");
+    let err = Template::parse("t", Path::new("t.toml"), &bad).unwrap_err();
+    assert!(err.to_string().contains("[escalation] steps"), "{err}");
+}

@@ -1,27 +1,19 @@
-//! A configurable HTTP request for commercial SMS gateways (SPEC §8.2):
-//! method, URL, auth, headers, a form/JSON/query body rendered from the
-//! message, a success rule, and where the provider's message id is. Every
-//! reply is checked: a 200 whose body says "error" is not a sent SMS.
+//! The SMS `http` transport (SPEC §8.2) for commercial gateways, on the
+//! shared configurable request ([`crate::channel::http_request`]): what the
+//! templates may use (`to`, `text`, `sender`…), and the last guards on the
+//! text before any request.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
-use regex::Regex;
 use serde::Serialize;
 
-use super::http_config::{BodyKind, HttpAuth, SmsHttp};
-use super::{ReportTarget, check_text, network_error, snippet};
+use super::http_config::HttpAuth;
+use super::{ReportTarget, check_text};
+use crate::channel::http_request::{ConfiguredRequest, Provider};
 use crate::channel::{Accepted, BuildError, Channel, DeliveryError, Message, SendFuture};
 use crate::config::{Config, Secret, Sms};
 use crate::domain::ChannelId;
 
 pub struct HttpGateway {
-    client: reqwest::Client,
-    env: Environment<'static>,
-    spec: SmsHttp,
-    method: reqwest::Method,
-    url: String,
+    request: ConfiguredRequest,
     username: Option<String>,
     password: Option<Secret>,
     sender: Option<String>,
@@ -29,8 +21,6 @@ pub struct HttpGateway {
     concurrency: usize,
     rate: Option<f64>,
     reports: Option<ReportTarget>,
-    success_body: Option<Regex>,
-    provider_id_regex: Option<Regex>,
 }
 
 /// What a template may use.
@@ -48,33 +38,11 @@ struct Vars<'a> {
     password: &'a str,
 }
 
-/// The auto-escape mode name for a urlencoded form body.
-const FORM_ESCAPE: &str = "form";
-
-/// The template name that selects the escaping of a body template, from
-/// its content type (default JSON, as sent): JSON, form, XML, or none for
-/// other types (e.g. `text/plain`, which has no syntax to break).
-fn body_template_name(content_type: Option<&str>) -> &'static str {
-    let c = content_type
-        .unwrap_or("application/json")
-        .to_ascii_lowercase();
-    if c.contains("json") {
-        "body.json"
-    } else if c.contains("x-www-form-urlencoded") {
-        "body.form"
-    } else if c.contains("xml") {
-        "body.xml"
-    } else {
-        "body"
-    }
-}
-
-fn regex(key: &str, source: &Option<String>) -> Result<Option<Regex>, BuildError> {
-    source
-        .as_deref()
-        .map(|s| Regex::new(s).map_err(|e| BuildError(format!("channels.sms.http.{key}: {e}"))))
-        .transpose()
-}
+const PROVIDER: Provider = Provider {
+    key: "channels.sms",
+    name: "SMS gateway",
+    credentials: "channels.sms username/password",
+};
 
 impl HttpGateway {
     pub fn new(config: &Config, sms: &Sms) -> Result<Self, BuildError> {
@@ -85,8 +53,6 @@ impl HttpGateway {
             .url
             .clone()
             .ok_or_else(|| BuildError("channels.sms.url is required for http".into()))?;
-        let method = reqwest::Method::from_bytes(spec.method.to_uppercase().as_bytes())
-            .map_err(|_| BuildError(format!("channels.sms.http.method: `{}`", spec.method)))?;
         if spec.auth != HttpAuth::None && sms.password.is_none() {
             return Err(BuildError(
                 "channels.sms.http.auth needs channels.sms.password (password_env / password_file)"
@@ -98,64 +64,22 @@ impl HttpGateway {
                 "channels.sms.http.auth = \"basic\" needs channels.sms.username".into(),
             ));
         }
-        let timeout = match &spec.timeout {
-            Some(t) => humantime::parse_duration(t)
-                .map_err(|e| BuildError(format!("channels.sms.http.timeout `{t}`: {e}")))?,
-            None => Duration::from_secs(15),
-        };
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        // Every value substituted into a body template is escaped for the
-        // body's syntax (see `body_template_name`): JSON-encoded in JSON,
-        // URL-encoded in a form, XML-escaped in XML. A raw `&` or `"` in an
-        // alert text must not add or break fields at the gateway.
-        env.set_auto_escape_callback(|name| {
-            if name.ends_with(".json") {
-                AutoEscape::Json
-            } else if name.ends_with(".xml") {
-                AutoEscape::Html
-            } else if name.ends_with(".form") {
-                AutoEscape::Custom(FORM_ESCAPE.into())
-            } else {
-                AutoEscape::None
-            }
-        });
-        env.set_formatter(|out, state, value| {
-            if matches!(state.auto_escape(), AutoEscape::Custom(n) if n == FORM_ESCAPE) {
-                let text = if value.is_undefined() || value.is_none() {
-                    String::new()
-                } else {
-                    value.to_string()
-                };
-                if value.is_safe() {
-                    out.write_str(&text)
-                } else {
-                    out.write_str(
-                        &url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>(),
-                    )
-                }
-                .map_err(|e| {
-                    minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
-                })
-            } else {
-                minijinja::escape_formatter(out, state, value)
-            }
-        });
+        let password = sms
+            .password
+            .as_ref()
+            .map(crate::config::SecretRef::resolve)
+            .transpose()
+            .map_err(BuildError)?;
         let gateway = Self {
-            client: super::client(timeout)?,
-            env,
-            success_body: regex("success_body_regex", &spec.success_body_regex)?,
-            provider_id_regex: regex("provider_id_regex", &spec.provider_id_regex)?,
-            spec,
-            method,
-            url,
+            request: ConfiguredRequest::new(
+                PROVIDER,
+                spec,
+                url,
+                sms.username.clone(),
+                password.clone(),
+            )?,
             username: sms.username.clone(),
-            password: sms
-                .password
-                .as_ref()
-                .map(crate::config::SecretRef::resolve)
-                .transpose()
-                .map_err(BuildError)?,
+            password,
             sender: sms.sender.clone(),
             max_segments: sms.max_segments,
             concurrency: sms.max_connections,
@@ -175,42 +99,31 @@ impl HttpGateway {
             username: "test",
             password: "test",
         };
-        gateway.render(&sample).map_err(BuildError)?;
+        gateway.request.render(&sample).map_err(BuildError)?;
         Ok(gateway)
     }
 
-    fn render_one(&self, name: &str, source: &str, vars: &Vars<'_>) -> Result<String, String> {
-        self.env
-            .render_named_str(
-                name,
-                source,
-                minijinja::Value::from(minijinja::value::Serde(vars)),
-            )
-            .map_err(|e| format!("channels.sms.http {name}: {e}"))
-    }
-
-    /// Fields, headers and body template rendered for one message.
-    #[allow(clippy::type_complexity)]
+    #[cfg(test)]
     fn render(
         &self,
         vars: &Vars<'_>,
-    ) -> Result<(Vec<(String, String)>, Vec<(String, String)>, Option<String>), String> {
-        let mut fields = Vec::new();
-        for (name, source) in &self.spec.fields {
-            fields.push((name.clone(), self.render_one(name, source, vars)?));
-        }
-        let mut headers = Vec::new();
-        for (name, source) in &self.spec.headers {
-            headers.push((name.clone(), self.render_one(name, source, vars)?));
-        }
-        let body = match &self.spec.body_template {
-            Some(source) => {
-                let name = body_template_name(self.spec.content_type.as_deref());
-                Some(self.render_one(name, source, vars)?)
-            }
-            None => None,
-        };
-        Ok((fields, headers, body))
+    ) -> Result<crate::channel::http_request::RenderedRequest, String> {
+        self.request.render(vars)
+    }
+
+    #[cfg(test)]
+    fn judge(
+        &self,
+        status: u16,
+        body: &str,
+        retry_after: Option<std::time::Duration>,
+    ) -> Result<Accepted, DeliveryError> {
+        self.request
+            .judge(status, body, retry_after)
+            .map(|provider_id| Accepted {
+                provider_id,
+                delivered: false,
+            })
     }
 
     async fn send_message(&self, m: &Message<'_>) -> Result<Accepted, DeliveryError> {
@@ -231,123 +144,7 @@ impl HttpGateway {
             username: self.username.as_deref().unwrap_or(""),
             password: self.password.as_ref().map(Secret::expose).unwrap_or(""),
         };
-        let (fields, headers, body) = self
-            .render(&vars)
-            .map_err(|reason| DeliveryError::ChannelDown { reason })?;
-        let mut request = self.client.request(self.method.clone(), &self.url);
-        request = match self.spec.auth {
-            HttpAuth::None => request,
-            HttpAuth::Basic => request.basic_auth(
-                self.username.as_deref().unwrap_or(""),
-                self.password.as_ref().map(Secret::expose),
-            ),
-            HttpAuth::Bearer => {
-                request.bearer_auth(self.password.as_ref().map(Secret::expose).unwrap_or(""))
-            }
-        };
-        for (name, value) in &headers {
-            request = request.header(name.as_str(), value.as_str());
-        }
-        request = match (body, self.spec.body) {
-            (Some(body), _) => request
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    self.spec
-                        .content_type
-                        .as_deref()
-                        .unwrap_or("application/json"),
-                )
-                .body(body),
-            (None, BodyKind::Form) => request.form(&fields),
-            (None, BodyKind::Query) => request.query(&fields),
-            (None, BodyKind::Json) => {
-                request.json(&fields.into_iter().collect::<BTreeMap<String, String>>())
-            }
-        };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| network_error("SMS gateway", &e))?;
-        let status = response.status().as_u16();
-        let after = super::retry_after(response.headers());
-        let body = response.text().await.unwrap_or_default();
-        self.judge(status, &body, after)
-    }
-
-    /// Applies the success rule and extracts the provider id.
-    fn judge(
-        &self,
-        status: u16,
-        body: &str,
-        retry_after: Option<Duration>,
-    ) -> Result<Accepted, DeliveryError> {
-        let said = snippet(body);
-        if !self.spec.success_status.contains(&status) {
-            return Err(match status {
-                401 | 403 => DeliveryError::ChannelDown {
-                    reason: format!(
-                        "the SMS gateway refused our credentials ({status} {said}): check channels.sms username/password"
-                    ),
-                },
-                404 | 405 => DeliveryError::ChannelDown {
-                    reason: format!(
-                        "the SMS gateway has no such endpoint ({status} {said}): check channels.sms.url"
-                    ),
-                },
-                408 | 429 | 500..=599 => DeliveryError::Transient {
-                    reason: format!("SMS gateway answered {status} {said}"),
-                    retry_after,
-                },
-                _ => DeliveryError::permanent(format!(
-                    "SMS gateway rejected the message: {status} {said}"
-                )),
-            });
-        }
-        if let Some(re) = &self.success_body
-            && !re.is_match(body)
-        {
-            return Err(DeliveryError::permanent(format!(
-                "SMS gateway did not accept the message: {status} {said}"
-            )));
-        }
-        let json: Option<serde_json::Value> = serde_json::from_str(body).ok();
-        if let Some(pointer) = &self.spec.success_json_pointer {
-            let value = json
-                .as_ref()
-                .and_then(|j| j.pointer(pointer))
-                .map(|v| match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                });
-            let ok = match (&value, &self.spec.success_json_value) {
-                (None, _) => false,
-                (Some(v), Some(expected)) => v == expected,
-                (Some(_), None) => true,
-            };
-            if !ok {
-                return Err(DeliveryError::permanent(format!(
-                    "SMS gateway did not accept the message ({pointer} = {}): {said}",
-                    value.as_deref().unwrap_or("missing")
-                )));
-            }
-        }
-        let mut provider_id = self
-            .spec
-            .provider_id_json_pointer
-            .as_ref()
-            .and_then(|p| json.as_ref()?.pointer(p))
-            .map(|v| match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            });
-        if provider_id.is_none()
-            && let Some(re) = &self.provider_id_regex
-        {
-            provider_id = re
-                .captures(body)
-                .and_then(|c| c.get(1).or_else(|| c.get(0)))
-                .map(|m| m.as_str().to_owned());
-        }
+        let provider_id = self.request.send(&vars).await?;
         Ok(Accepted {
             provider_id,
             delivered: false,
@@ -361,11 +158,11 @@ impl Channel for HttpGateway {
     }
 
     fn describe(&self) -> String {
-        let mut shown = self.url.clone();
-        if let Some(q) = shown.find('?') {
-            shown.truncate(q);
-        }
-        format!("SMS gateway {} {shown}", self.method)
+        format!(
+            "SMS gateway {} {}",
+            self.request.method(),
+            self.request.shown_url()
+        )
     }
 
     fn concurrency(&self) -> usize {
@@ -383,6 +180,8 @@ impl Channel for HttpGateway {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn gateway(http: &str) -> HttpGateway {
