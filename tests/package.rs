@@ -182,7 +182,8 @@ fn maintainer_scripts_create_the_user_and_never_enable_or_start_a_service() {
     assert!(postinst.contains("adduser --system --group"), "system user");
     assert!(postinst.contains("/var/lib/allerta"), "state directory");
     // Every credential a unit loads is created (empty) by the postinst, so
-    // units start for sites that do not use every channel.
+    // units start for sites that do not use every channel (exactly: see
+    // postinst_creates_and_postrm_purges_exactly_the_credentials_the_units_load).
     for unit in std::fs::read_dir(repo().join("systemd")).expect("systemd/") {
         let text = std::fs::read_to_string(unit.expect("unit").path()).expect("unit text");
         for line in text
@@ -315,15 +316,197 @@ fn maintainer_scripts_create_user_directories_and_credentials_with_the_right_mod
         "dlr-token kept",
         "dlr-token random letters and digits",
         "telegram-token left to the officer",
+        "sms-password left to the officer",
+        "smtp-password left to the officer",
+        "voice-token left to the officer",
+        "facebook-token left to the officer",
+        "mastodon-token left to the officer",
+        "bluesky-password left to the officer",
+        // An upgrade never overwrites a secret the officer wrote, and
+        // creates the files a newer release's units load.
+        "voice-token kept",
+        "telegram-token kept",
+        "facebook-token created on upgrade",
         "root:allerta 750 /etc/allerta/credentials",
-        "root:allerta 640 /etc/allerta/credentials/dlr-token",
-        "root:allerta 640 /etc/allerta/credentials/sms-password",
-        "root:allerta 640 /etc/allerta/credentials/smtp-password",
-        "root:allerta 640 /etc/allerta/credentials/telegram-token",
-        "after-remove 4 credentials",
+        "after-remove 8 credentials",
+        "after-purge left site-notes",
         "after-purge credentials gone",
         "after-purge ledger kept",
     ] {
         assert!(lines.contains(&expected), "missing `{expected}` in:\n{out}");
+    }
+    // Exactly the packaged credentials, each root:allerta 0640 (never
+    // world-readable, even under umask 0000).
+    let files: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.contains(" /etc/allerta/credentials/"))
+        .collect();
+    let wanted: Vec<String> = PACKAGED_CREDENTIALS
+        .iter()
+        .map(|name| format!("root:allerta 640 /etc/allerta/credentials/{name}"))
+        .collect();
+    let mut sorted_files = files.clone();
+    sorted_files.sort_unstable();
+    let mut sorted_wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    sorted_wanted.sort_unstable();
+    assert_eq!(sorted_files, sorted_wanted, "credential files:\n{out}");
+}
+
+/// Every credential the package handles: created by postinst, loaded by
+/// the units that use it, named by the shipped config, purged by postrm.
+const PACKAGED_CREDENTIALS: &[&str] = &[
+    "telegram-token",
+    "sms-password",
+    "smtp-password",
+    "dlr-token",
+    "voice-token",
+    "facebook-token",
+    "mastodon-token",
+    "bluesky-password",
+];
+
+/// The `CREDENTIALS="…"` list of a maintainer script.
+fn script_credentials(script: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(repo().join("packaging/debian").join(script))
+        .unwrap_or_else(|e| panic!("{script}: {e}"));
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("CREDENTIALS=\""))
+        .unwrap_or_else(|| panic!("{script}: no CREDENTIALS=\"…\" line"));
+    let mut names: Vec<String> = line
+        .trim_end_matches('"')
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+#[test]
+fn postinst_creates_and_postrm_purges_exactly_the_credentials_the_units_load() {
+    let mut packaged: Vec<String> = PACKAGED_CREDENTIALS.iter().map(|s| s.to_string()).collect();
+    packaged.sort_unstable();
+    assert_eq!(script_credentials("postinst"), packaged, "postinst");
+    assert_eq!(script_credentials("postrm"), packaged, "postrm");
+    let mut loaded = std::collections::BTreeSet::new();
+    for unit in std::fs::read_dir(repo().join("systemd")).expect("systemd/") {
+        let text = std::fs::read_to_string(unit.expect("unit").path()).expect("unit text");
+        for line in text
+            .lines()
+            .filter_map(|l| l.strip_prefix("LoadCredential="))
+        {
+            loaded.insert(line.split(':').next().expect("id").to_owned());
+        }
+    }
+    assert_eq!(
+        loaded.into_iter().collect::<Vec<_>>(),
+        packaged,
+        "the units load other credentials than the package creates"
+    );
+}
+
+/// Every `*_file` secret of the shipped config, commented example or not,
+/// with the section it belongs to: (`channels.voice.auth_token_file`, value).
+fn shipped_secret_files(config: &str) -> Vec<(String, String)> {
+    let mut section = String::new();
+    let mut found = Vec::new();
+    for line in config.lines() {
+        let line = line.trim_start_matches('#').trim();
+        if let Some(header) = line.strip_prefix('[').and_then(|l| l.split_once(']')) {
+            section = header.0.to_owned();
+        } else if let Some((key, value)) = line.split_once('=') {
+            let key = key.trim();
+            if key.ends_with("_file") && key != "ca_file" {
+                let value = value
+                    .split('#')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_matches('"');
+                found.push((format!("{section}.{key}"), value.to_owned()));
+            }
+        }
+    }
+    found.sort_unstable();
+    found
+}
+
+#[test]
+fn the_shipped_config_names_each_credential_as_credentials_directory_slash_name() {
+    let shipped =
+        std::fs::read_to_string(repo().join("packaging/allerta.toml")).expect("shipped config");
+    let mut expected: Vec<(String, String)> = [
+        ("channels.telegram.token_file", "telegram-token"),
+        ("channels.sms.password_file", "sms-password"),
+        ("channels.email.password_file", "smtp-password"),
+        ("serve.dlr_token_file", "dlr-token"),
+        ("channels.voice.auth_token_file", "voice-token"),
+        ("channels.facebook.access_token_file", "facebook-token"),
+        ("channels.mastodon.access_token_file", "mastodon-token"),
+        ("channels.bluesky.app_password_file", "bluesky-password"),
+    ]
+    .iter()
+    .map(|(key, name)| (key.to_string(), format!("$CREDENTIALS_DIRECTORY/{name}")))
+    .collect();
+    expected.sort_unstable();
+    assert_eq!(shipped_secret_files(&shipped), expected);
+    assert_eq!(expected.len(), PACKAGED_CREDENTIALS.len());
+}
+
+/// The commented examples of the voice and social channels are real
+/// configuration: uncommented, allerta accepts them (every key known).
+#[test]
+fn the_shipped_voice_and_social_examples_are_valid_once_uncommented() {
+    let shipped =
+        std::fs::read_to_string(repo().join("packaging/allerta.toml")).expect("shipped config");
+    let mut config = String::new();
+    let mut uncommenting = false;
+    let mut blocks = 0;
+    for line in shipped.lines() {
+        if let Some(header) = line.strip_prefix("# [channels.") {
+            uncommenting = ["voice]", "facebook]", "mastodon]", "bluesky]"].contains(&header);
+            blocks += usize::from(uncommenting);
+        } else if !line.starts_with("# ") {
+            uncommenting = false;
+        }
+        let line = match line.strip_prefix("# ") {
+            Some(rest) if uncommenting => rest,
+            _ => line,
+        };
+        config.push_str(line);
+        config.push('\n');
+    }
+    assert_eq!(blocks, 4, "four commented channel examples");
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("allerta.toml");
+    std::fs::write(&path, &config).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_allerta"))
+        .arg("--config")
+        .arg(&path)
+        .args(["--json", "check"])
+        .env_remove("ALLERTA_CONFIG")
+        .env("CREDENTIALS_DIRECTORY", dir.path())
+        .output()
+        .expect("run allerta check");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let item = &doc["items"][0];
+    assert_eq!(item["item"], "config");
+    assert_eq!(item["ok"], true, "{item}\n{config}");
+    for channel in ["voice", "facebook", "mastodon", "bluesky"] {
+        assert!(
+            doc["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .any(|i| i["item"].as_str().is_some_and(|s| s.contains(channel))),
+            "no check item for {channel}: {doc}"
+        );
     }
 }
