@@ -189,6 +189,49 @@ fn a_credentials_file_passed_as_config_is_not_printed() {
     }
 }
 
+/// The same for the voice and social secrets the package now keeps in
+/// /etc/allerta/credentials, in the shapes the providers issue them (a
+/// Twilio auth token, a Facebook Page token, a Mastodon token, a Bluesky
+/// app password, which is even a valid TOML key): none is ever echoed.
+#[test]
+fn a_voice_or_social_credential_passed_as_config_is_not_printed() {
+    let p = Project::new(OUTBOX);
+    for (name, secret) in [
+        ("voice-token", "9f3c0a17e2b84d6c8a5e1f0b2c3d4e5f"),
+        ("facebook-token", "EAAGm0PX4ZCpsBAKZCZCsecretpagetoken"),
+        ("mastodon-token", "Zx8-mastodon_secret-Qw3rTy9uIoP"),
+        ("bluesky-password", "wxyz-secr-etap-pass"),
+    ] {
+        let rel = format!("credentials/{name}");
+        p.write(&rel, &format!("{secret}\n"));
+        for args in [["list"], ["check"]] {
+            let out = p
+                .cmd_without_config()
+                .args(["--config", &rel])
+                .args(args)
+                .output()
+                .expect("run allerta");
+            let (stdout, stderr) = (
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            );
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{name} {args:?}: {stdout}{stderr}"
+            );
+            assert!(
+                stdout.contains("line 1") || stderr.contains("line 1"),
+                "{name}: {stdout}{stderr}"
+            );
+            assert!(
+                !stdout.contains(secret) && !stderr.contains(secret),
+                "{name} {args:?} printed the secret: {stdout}{stderr}"
+            );
+        }
+    }
+}
+
 fn running_as_root() -> bool {
     std::process::Command::new("id")
         .arg("-u")
@@ -337,6 +380,11 @@ fn the_officers_sudo_wrapper_refuses_another_config() {
             "list",
         ],
         vec!["list", "--config=/etc/allerta/credentials/telegram-token"],
+        vec!["--config", "/etc/allerta/credentials/voice-token", "check"],
+        vec![
+            "status",
+            "--config=/etc/allerta/credentials/bluesky-password",
+        ],
     ] {
         let out = std::process::Command::new("/bin/sh")
             .arg(&wrapper)
