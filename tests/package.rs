@@ -510,3 +510,26 @@ fn the_shipped_voice_and_social_examples_are_valid_once_uncommented() {
         );
     }
 }
+
+/// The install guide (shipped in the package) tells where each secret goes,
+/// and no doc asks the sysadmin to add a credential to a unit by hand.
+#[test]
+fn the_docs_name_every_credential_file_and_no_credential_drop_in() {
+    let guide =
+        std::fs::read_to_string(repo().join("docs/install-debian.md")).expect("install guide");
+    for name in PACKAGED_CREDENTIALS {
+        assert!(
+            guide.contains(&format!("`{name}`")),
+            "install-debian.md does not name {name}"
+        );
+    }
+    for doc in ["docs/install-debian.md", "docs/social.md", "README.md"] {
+        let text = std::fs::read_to_string(repo().join(doc)).expect("doc");
+        for name in PACKAGED_CREDENTIALS {
+            assert!(
+                !text.contains(&format!("LoadCredential={name}")),
+                "{doc} asks for a LoadCredential= drop-in for {name}"
+            );
+        }
+    }
+}
