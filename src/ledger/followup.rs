@@ -109,8 +109,11 @@ impl Planner<'_> {
 }
 
 /// Copies the original's deliveries (channel, address, recipient, language)
-/// on `channels` to the follow-up alert `to`, as `pending`. Run it inside
-/// the follow-up's plan transaction.
+/// on `channels` to the follow-up alert `to`, as `pending`. A delivery the
+/// original still holds for an escalation step (or a call's next try) stays
+/// held until the same time: the thread's ladder goes on, and who has
+/// acknowledged by then is skipped as before. Run it inside the
+/// follow-up's plan transaction.
 fn copy_deliveries(
     conn: &Connection,
     to: &str,
@@ -120,8 +123,12 @@ fn copy_deliveries(
 ) -> Result<usize, LedgerError> {
     let mut total = 0;
     let mut stmt = conn.prepare(&format!(
-        "INSERT INTO deliveries (alert_id, channel, address, recipient, language, state, updated_at, token, outside_drill)
-         SELECT ?1, channel, address, recipient, language, 'pending', ?4, lower(hex(randomblob(16))), outside_drill
+        "INSERT INTO deliveries (alert_id, channel, address, recipient, language, state, updated_at, token, outside_drill,
+                                 escalation_step, held_until, next_attempt_at)
+         SELECT ?1, channel, address, recipient, language, 'pending', ?4, lower(hex(randomblob(16))), outside_drill,
+                escalation_step,
+                CASE WHEN state = 'pending' THEN held_until END,
+                CASE WHEN state = 'pending' AND held_until IS NOT NULL THEN next_attempt_at ELSE 0 END
          FROM deliveries WHERE alert_id = ?2 AND channel = ?3 AND state IN {}
          ORDER BY id
          ON CONFLICT (alert_id, channel, address) DO NOTHING",
