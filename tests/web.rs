@@ -307,7 +307,7 @@ fn parse_atom(xml: &str) -> Vec<(String, String)> {
     let attr = |e: &BytesStart<'_>, name: &str| -> Option<String> {
         e.try_get_attribute(name)
             .expect("attribute")
-            .map(|a| String::from_utf8_lossy(&a.value).into_owned())
+            .map(|a| a.value.into_owned())
     };
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut path: Vec<String> = Vec::new();
@@ -317,7 +317,7 @@ fn parse_atom(xml: &str) -> Vec<(String, String)> {
     loop {
         match reader.read_event().expect("feed.atom is well-formed XML") {
             Event::Start(e) => {
-                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                let name = e.name().as_ref().to_owned();
                 if path.is_empty() {
                     assert_eq!(name, "feed", "root element");
                     assert_eq!(
@@ -336,7 +336,7 @@ fn parse_atom(xml: &str) -> Vec<(String, String)> {
                 text.clear();
             }
             Event::Empty(e) => {
-                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                let name = e.name().as_ref().to_owned();
                 if name == "link"
                     && path.last().map(String::as_str) == Some("entry")
                     && attr(&e, "rel").as_deref() == Some("alternate")
@@ -350,7 +350,7 @@ fn parse_atom(xml: &str) -> Vec<(String, String)> {
                     }
                 }
             }
-            Event::Text(t) => text.push_str(&t.decode().expect("utf-8")),
+            Event::Text(t) => text.push_str(&t.xml10_content()),
             Event::GeneralRef(_) => text.push('&'),
             Event::End(_) => {
                 let name = path.pop().unwrap_or_default();

@@ -99,7 +99,7 @@ pub fn entries(bytes: &[u8]) -> Result<Vec<Entry>, String> {
         })?;
         match event {
             Event::Start(e) => {
-                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                let name = e.local_name().as_ref().to_owned();
                 if root.is_none() {
                     if name != "feed" && name != "alert" {
                         return Err(format!(
@@ -119,20 +119,16 @@ pub fn entries(bytes: &[u8]) -> Result<Vec<Entry>, String> {
                 text.clear();
             }
             Event::Text(t) => {
-                let s = t
-                    .xml10_content()
-                    .map_err(|e| format!("not UTF-8 text: {e}"))?;
-                text.push_str(&s);
+                text.push_str(&t.xml10_content());
             }
             Event::CData(t) => {
-                let s = t.decode().map_err(|e| format!("not UTF-8 text: {e}"))?;
-                text.push_str(&s);
+                text.push_str(&t.xml10_content());
             }
             Event::GeneralRef(r) => {
                 if let Ok(Some(c)) = r.resolve_char_ref() {
                     text.push(c);
                 } else {
-                    let name = r.decode().map_err(|e| format!("not UTF-8 text: {e}"))?;
+                    let name = r.into_inner();
                     match quick_xml::escape::resolve_predefined_entity(&name) {
                         Some(s) => text.push_str(s),
                         None => return Err(format!("unknown XML entity `&{name};`")),
@@ -140,7 +136,7 @@ pub fn entries(bytes: &[u8]) -> Result<Vec<Entry>, String> {
                 }
             }
             Event::End(e) => {
-                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                let name = e.local_name().as_ref().to_owned();
                 if let Some(entry) = current.as_mut() {
                     let value = text.trim().to_owned();
                     if field.as_deref() == Some(name.as_str()) {
