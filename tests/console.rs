@@ -834,3 +834,67 @@ fn approvals_in_the_console_refuse_the_creator_then_approve_and_reject() {
     );
     drop(serve);
 }
+
+/// Somebody no channel of the alert reaches (a landline in the `phone`
+/// column and no voice channel: no delivery at all) is on the not-reached
+/// list too, with the number a volunteer can call.
+#[test]
+fn the_not_reached_list_includes_those_no_channel_of_the_alert_reaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(&dir.path().join("gw.jsonl"));
+    let probe = Project::new("");
+    let users = format!(
+        "[console.users]\n{}",
+        user_line(&probe, "root", "segreto-root")
+    );
+    let p = project(&gw, 50, &users);
+    let mut rows = phones("+39333", 2);
+    rows.push("fisso-1,Signora Fissa,055 1234567,,,centro,cittadini,it,".into());
+    p.contacts("cittadini.csv", &rows);
+    let serve = Serve::start(&p, &ENV);
+    let base = format!("http://127.0.0.1:{}", serve.port);
+    let (code, doc, err) = json_env(
+        &p,
+        &ENV,
+        &[
+            "send",
+            "messaggio",
+            "--var",
+            "testo=Prova",
+            "--all",
+            "--yes",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let alert = doc["alert"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        doc["channels"]["sms"]["total"], 2,
+        "the landline gets no SMS: {doc}"
+    );
+
+    let csv = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let c = client(None);
+        let (_, session) = login(&c, &base, "root", "segreto-root").await;
+        c.get(format!("{base}/console/alerts/{alert}/not-reached.csv"))
+            .header("cookie", session.unwrap())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let fissa = rows
+        .iter()
+        .find(|r| &r[0] == "fisso-1")
+        .unwrap_or_else(|| panic!("the landline-only citizen is missing:\n{csv}"));
+    assert_eq!(&fissa[2], "+390551234567", "{csv}");
+    assert!(
+        fissa
+            .iter()
+            .any(|f| f.contains("no channel of this alert reaches them")),
+        "{csv}"
+    );
+}

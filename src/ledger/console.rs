@@ -87,6 +87,41 @@ impl Ledger {
         Ok(out)
     }
 
+    /// The registry contacts in `audience` with no delivery at all in
+    /// `alert_id`: no channel of the alert reaches them (a landline when
+    /// there is no voice channel, an address-less row in a Telegram-only
+    /// alert). In file order. They are not reached either, and a volunteer's
+    /// call may be their only warning. The registry is the files as last
+    /// validated.
+    pub fn unplanned_contacts(
+        &self,
+        alert_id: &str,
+        audience: &super::AudienceFilter,
+    ) -> Result<Vec<String>, LedgerError> {
+        let sql = format!(
+            "SELECT c.contact_id FROM registry_contacts c
+             WHERE {}
+               AND c.contact_id NOT IN (SELECT recipient FROM deliveries
+                                        WHERE alert_id = ?1 AND recipient IS NOT NULL)
+             ORDER BY c.row",
+            super::registry::matches("1")
+        );
+        let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+        let mut stmt = self.conn.prepare(&sql)?;
+        let ids = stmt
+            .query_map(
+                rusqlite::named_params! {
+                    "?1": alert_id,
+                    "?11": audience.all,
+                    "?12": json(&audience.zones),
+                    "?13": json(&audience.groups),
+                },
+                |r| r.get(0),
+            )?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
+    }
+
     /// Per zone: the alert's recipients there, reached, acknowledged.
     /// Contacts' zones come from the contact registry (the files as last
     /// validated), subscribers' from their own subscription.
@@ -217,6 +252,29 @@ mod tests {
             Some("invalid number")
         );
         assert_eq!(unreached[1].tried[0].state, "pending");
+    }
+
+    #[test]
+    fn contacts_no_channel_of_the_alert_reaches_are_listed_in_file_order() {
+        let (_dir, l) = ledger();
+        fixture(&l);
+        l.conn
+            .execute_batch(
+                "INSERT INTO registry_contacts (row, contact_id) VALUES (4, 'c4'), (5, 'c5'), (6, 'c6');
+                 INSERT INTO registry_zones (row, zone) VALUES (4, 'fibbiana'), (5, 'centro'), (6, 'centro');",
+            )
+            .unwrap();
+        let centro = super::super::AudienceFilter {
+            all: false,
+            zones: vec!["centro".into()],
+            groups: vec![],
+        };
+        assert_eq!(l.unplanned_contacts("x", &centro).unwrap(), ["c5", "c6"]);
+        let all = super::super::AudienceFilter {
+            all: true,
+            ..centro
+        };
+        assert_eq!(l.unplanned_contacts("x", &all).unwrap(), ["c4", "c5", "c6"]);
     }
 
     #[test]

@@ -34,7 +34,18 @@ pub fn people(
     config: &Config,
     id: &str,
 ) -> Result<Vec<Person>, crate::ledger::LedgerError> {
-    let unreached = l.not_reached(id)?;
+    let mut unreached = l.not_reached(id)?;
+    // Those no channel of the alert reaches have no delivery at all: they
+    // are the first a volunteer must call.
+    let row = l.alert(Some(id))?;
+    let audience =
+        crate::alert::registry::filter(&crate::alert::send::stored_audience(&row.audience));
+    for recipient in l.unplanned_contacts(id, &audience)? {
+        unreached.push(crate::ledger::Unreached {
+            recipient,
+            tried: Vec::new(),
+        });
+    }
     let wanted: BTreeSet<&str> = unreached.iter().map(|u| u.recipient.as_str()).collect();
     // Best effort: serve may run where the contact files are not readable;
     // the ledger's numbers are still shown.
@@ -61,7 +72,7 @@ pub fn people(
                     phones.push(t.address.clone());
                 }
             }
-            let tried = u
+            let mut tried: Vec<String> = u
                 .tried
                 .iter()
                 .map(|t| match &t.error {
@@ -69,6 +80,9 @@ pub fn people(
                     _ => format!("{}: {}", t.channel, t.state),
                 })
                 .collect();
+            if tried.is_empty() {
+                tried.push("no channel of this alert reaches them".to_owned());
+            }
             let name = if name.is_empty() && u.recipient.starts_with("subscriber:") {
                 "Telegram subscriber".to_owned()
             } else {
