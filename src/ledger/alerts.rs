@@ -211,7 +211,10 @@ impl Ledger {
 
     /// Records the approver (or rejecter) and moves the alert out of
     /// `awaiting_approval`; a rejected alert's deliveries become `skipped`.
-    /// False when it was no longer awaiting approval.
+    /// An approved alert's escalation steps count from the approval, not
+    /// from the creation: the time spent waiting for a second person never
+    /// makes the ladder's steps due before the first round has gone out
+    /// (SPEC §14). False when it was no longer awaiting approval.
     pub fn decide_approval(
         &mut self,
         alert_id: &str,
@@ -242,6 +245,22 @@ impl Ledger {
                 "UPDATE deliveries SET state = 'skipped', last_error = ?2, updated_at = ?3
                  WHERE alert_id = ?1 AND state = 'pending'",
                 params![alert_id, reason, now_ms()],
+            )?;
+        }
+        if n == 1 && approved {
+            let created: String = tx.query_row(
+                "SELECT created_at FROM alerts WHERE id = ?1",
+                [alert_id],
+                |r| r.get(0),
+            )?;
+            let waited = chrono::DateTime::parse_from_rfc3339(&created)
+                .map(|t| (now_ms() - t.timestamp_millis()).max(0))
+                .map_err(|e| LedgerError::Corrupt(format!("alert {alert_id}: created_at: {e}")))?;
+            tx.execute(
+                "UPDATE deliveries SET held_until = held_until + ?2
+                 WHERE alert_id = ?1 AND state = 'pending' AND escalation_step IS NOT NULL
+                   AND held_until IS NOT NULL",
+                params![alert_id, waited],
             )?;
         }
         tx.commit()?;
