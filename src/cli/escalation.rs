@@ -36,7 +36,8 @@ pub fn print(ledger: &Ledger, alert_id: &str, tz: chrono_tz::Tz) -> Result<(), E
             "; next: {channel} at {}",
             super::deliver::local_time(&rfc3339(at), tz)
         ),
-        None => "; no step left".to_owned(),
+        // No escalation, or every step already released or skipped.
+        None => String::new(),
     };
     println!(
         "  acknowledged: {}, not acknowledged: {}{next}",
