@@ -33,7 +33,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Key of the advisory lock held while migrating ("allerta" in ASCII).
-const LOCK: i64 = 0x616c_6c65_7274_61;
+const LOCK: i64 = 0x0061_6c6c_6572_7461;
 
 pub(super) async fn to_latest(client: &mut Client) -> Result<(), PgError> {
     let tx = client.transaction().await?;

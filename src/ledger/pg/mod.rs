@@ -34,9 +34,9 @@ pub enum PgError {
     Password(String),
     #[error("database TLS setup: {0}")]
     Tls(String),
-    #[error("database: {0}")]
+    #[error("database: {}", describe(.0))]
     Sql(#[from] tokio_postgres::Error),
-    #[error("database connection: {0}")]
+    #[error("database connection: {}", describe_pool(.0))]
     Pool(#[from] deadpool_postgres::PoolError),
     #[error(
         "the database's schema is version {found}, newer than this allerta knows ({known}): \
@@ -47,6 +47,34 @@ pub enum PgError {
     UnknownAlert(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+}
+
+/// The server's own words when it sent an error (tokio-postgres displays
+/// only "db error"), else the error and its causes.
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn describe_pool(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => describe(e),
+        other => other.to_string(),
+    }
 }
 
 impl From<crate::ledger::LedgerError> for PgError {

@@ -160,6 +160,28 @@ async fn settle_distinct(
         .collect()
 }
 
+/// Writes one run of distinct deliveries and sorts its records into
+/// applied and stale, in the batch's order.
+async fn settle_run(
+    tx: &Transaction<'_>,
+    worker: &str,
+    run: &[&Record],
+    settled: &mut Settled,
+) -> Result<(), PgError> {
+    let done: HashSet<i64> = settle_distinct(tx, worker, run)
+        .await?
+        .into_iter()
+        .collect();
+    for r in run {
+        if done.contains(&r.delivery_id) {
+            settled.applied.push(r.delivery_id);
+        } else {
+            settled.stale.push(r.delivery_id);
+        }
+    }
+    Ok(())
+}
+
 impl PgLedger {
     /// Up to `limit` deliveries of one channel for `worker`, lowest id
     /// first: due pending ones and sending ones whose lease expired. Only
@@ -234,7 +256,7 @@ impl PgLedger {
         }
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let mut applied = Vec::with_capacity(batch.len());
+        let mut settled = Settled::default();
         // One statement per run of distinct deliveries: an UPDATE … FROM
         // applies one arbitrary row per target, so a delivery recorded twice
         // in a batch is written in order, the second against the first.
@@ -242,23 +264,16 @@ impl PgLedger {
         let mut seen = HashSet::new();
         for r in batch {
             if !seen.insert(r.delivery_id) {
-                applied.extend(settle_distinct(&tx, worker, &run).await?);
+                settle_run(&tx, worker, &run, &mut settled).await?;
                 run.clear();
                 seen.clear();
                 seen.insert(r.delivery_id);
             }
             run.push(r);
         }
-        applied.extend(settle_distinct(&tx, worker, &run).await?);
+        settle_run(&tx, worker, &run, &mut settled).await?;
         tx.commit().await?;
-        let done: HashSet<i64> = applied.iter().copied().collect();
-        let mut stale: Vec<i64> = batch
-            .iter()
-            .map(|r| r.delivery_id)
-            .filter(|id| !done.contains(id))
-            .collect();
-        stale.dedup();
-        Ok(Settled { applied, stale })
+        Ok(settled)
     }
 
     /// Extends the lease of every delivery `worker` still holds (a worker
