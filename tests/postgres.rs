@@ -373,7 +373,8 @@ async fn a_late_settle_from_a_worker_whose_claim_was_taken_over_changes_nothing(
         .settle("dead", &[failed, sent(id, "d-1")])
         .await
         .expect("settle");
-    assert_eq!((s.applied, s.stale), (vec![], vec![id]));
+    // Each of its two outcomes is refused (stale is per record).
+    assert_eq!((s.applied, s.stale), (vec![], vec![id, id]));
     assert_eq!(
         row(&c, id).await,
         ("sent".into(), None, Some("r-1".into()), 1)

@@ -221,12 +221,18 @@ fn postgres_ids() -> (u32, u32) {
         .args(["-u", "postgres"])
         .output()
         .expect("id -u postgres");
-    let uid = String::from_utf8_lossy(&out.stdout).trim().parse().expect("uid");
+    let uid = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("uid");
     let out = Command::new("id")
         .args(["-g", "postgres"])
         .output()
         .expect("id -g postgres");
-    let gid = String::from_utf8_lossy(&out.stdout).trim().parse().expect("gid");
+    let gid = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("gid");
     (uid, gid)
 }
 

@@ -31,8 +31,9 @@ pub struct Claim {
     pub taken_over_from: Option<String>,
 }
 
-/// What a settle did: outcomes written, and outcomes refused because the
-/// worker no longer held the delivery (taken over, or already final).
+/// What a settle did, one delivery id per record in the batch's order:
+/// outcomes written, and outcomes refused because the worker no longer held
+/// the delivery (taken over, or already final) — the engine logs those.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settled {
     pub applied: Vec<i64>,
