@@ -512,3 +512,177 @@ async fn a_retry_is_not_claimed_before_it_is_due_and_leaves_no_lease() {
     let again = claim(&l, "other", 1).await;
     assert_eq!((again[0].delivery.id, again[0].delivery.attempts), (id, 1));
 }
+
+/// A URL listing `hosts` (ports on 127.0.0.1) in order, for primaries only.
+fn read_write_url(ports: &[u16]) -> String {
+    let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    format!(
+        "postgres://{u}@{}/{u}?sslmode=disable&target_session_attrs=read-write",
+        hosts.join(","),
+        u = pg::USER
+    )
+}
+
+/// Waits until the primary reports a standby streaming synchronously.
+async fn wait_for_sync_standby(c: &tokio_postgres::Client) {
+    for _ in 0..100 {
+        let n: i64 = c
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_replication WHERE sync_state = 'sync'",
+                &[],
+            )
+            .await
+            .expect("pg_stat_replication")
+            .get(0);
+        if n > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no synchronous standby after 10 s");
+}
+
+#[tokio::test]
+async fn read_write_sessions_skip_a_standby_for_the_primary() {
+    let primary = cluster!();
+    let c = raw(&primary).await;
+    let standby = primary.standby();
+    // Listed first, the standby is skipped: it is read-only.
+    let mut o = options(&primary, Duration::from_secs(30));
+    o.url = read_write_url(&[standby.port, primary.port]);
+    let l = PgLedger::open(&o)
+        .await
+        .expect("the primary, second in the list");
+    l.plan(&alert("a"), &emails(3)).await.expect("plan");
+    let n: i64 = c
+        .query_one("SELECT COUNT(*) FROM deliveries", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(n, 3, "planned on the primary");
+    // Without the attribute, the first host is taken, and it cannot be
+    // written (opening migrates): why the URL needs it.
+    o.url = format!(
+        "postgres://{u}@127.0.0.1:{},127.0.0.1:{}/{u}?sslmode=disable",
+        standby.port,
+        primary.port,
+        u = pg::USER
+    );
+    let err = PgLedger::open(&o)
+        .await
+        .err()
+        .expect("the standby is read-only");
+    assert!(err.to_string().contains("read-only"), "{err}");
+}
+
+/// Calls `f` until it succeeds, as the engine retries the database after
+/// a failover (SPEC §18: with backoff, for up to two minutes; here 20 s).
+async fn retrying<T, F: std::future::Future<Output = Result<T, PgError>>>(
+    mut f: impl FnMut() -> F,
+) -> T {
+    let mut last = None;
+    for _ in 0..200 {
+        match f().await {
+            Ok(v) => return v,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the database did not come back: {last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promoting_a_synchronous_standby_mid_send_loses_no_planned_or_settled_delivery() {
+    let mut primary = match pg::Cluster::start_with(&[
+        ("synchronous_standby_names", "'*'"),
+        ("synchronous_commit", "on"),
+    ]) {
+        Some(c) => c,
+        None => return,
+    };
+    let standby = primary.standby();
+    wait_for_sync_standby(&raw(&primary).await).await;
+    let lease = Duration::from_millis(500);
+    let mut o = options(&primary, lease);
+    o.url = read_write_url(&[primary.port, standby.port]);
+    let l = PgLedger::open(&o).await.expect("open");
+    l.plan(&alert("a"), &emails(3_000)).await.expect("plan");
+
+    // Worker `a` sends 1,000 and records them, then has 100 in flight
+    // when the primary's site is lost.
+    let mut settled = HashSet::new();
+    while settled.len() < 1_000 {
+        let batch = claim(&l, "a", 100).await;
+        let records: Vec<Record> = batch.iter().map(|c| sent(c.delivery.id, "a")).collect();
+        l.settle("a", &records).await.expect("settle");
+        settled.extend(batch.iter().map(|c| c.delivery.id));
+    }
+    let in_flight: HashSet<i64> = claim(&l, "a", 100)
+        .await
+        .iter()
+        .map(|c| c.delivery.id)
+        .collect();
+    primary.kill();
+    standby.promote();
+
+    // Worker `b`, through the same URL, finishes on the promoted standby.
+    let mut b_sent = HashSet::new();
+    let mut taken_over = HashSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "b never finished");
+        let batch = retrying(|| l.claim("a", "b", ChannelId::Email, 200))
+            .await
+            .expect("sending");
+        if batch.is_empty() {
+            let left = retrying(|| l.unsettled("a", ChannelId::Email)).await.left;
+            if left == 0 {
+                break;
+            }
+            // In-flight claims of `a`: taken over when their lease expires.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        let records: Vec<Record> = batch.iter().map(|c| sent(c.delivery.id, "b")).collect();
+        let s = retrying(|| l.settle("b", &records)).await;
+        assert!(s.stale.is_empty(), "{s:?}");
+        for c in &batch {
+            if c.taken_over_from.is_some() {
+                taken_over.insert(c.delivery.id);
+            }
+            assert!(
+                b_sent.insert(c.delivery.id),
+                "b sent {} twice",
+                c.delivery.id
+            );
+        }
+    }
+    assert!(
+        settled.is_disjoint(&b_sent),
+        "a settled delivery was sent again"
+    );
+    assert_eq!(
+        settled.len() + b_sent.len(),
+        3_000,
+        "everyone planned was sent"
+    );
+    assert_eq!(
+        taken_over, in_flight,
+        "duplicates are exactly the sends in flight"
+    );
+
+    let c = raw(&standby).await;
+    let r = c
+        .query_one(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 'sent'),
+                    COUNT(*) FILTER (WHERE provider_id = 'a')
+             FROM deliveries",
+            &[],
+        )
+        .await
+        .expect("counts");
+    assert_eq!(
+        (r.get::<_, i64>(0), r.get::<_, i64>(1), r.get::<_, i64>(2)),
+        (3_000, 3_000, 1_000)
+    );
+}

@@ -60,6 +60,13 @@ impl Cluster {
     /// A fresh cluster, or `None` (with a message) when PostgreSQL is not
     /// installed and this is not CI.
     pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// A fresh cluster with these `postgresql.conf` settings (name, value
+    /// as PostgreSQL writes it, quotes included), which must be reloadable
+    /// (applied once the test database exists).
+    pub fn start_with(settings: &[(&str, &str)]) -> Option<Self> {
         let Some(bin) = bin_dir() else {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!(
@@ -106,20 +113,7 @@ impl Cluster {
                 "--no-sync",
             ],
         );
-        // `postgres` is created by initdb; the tests use a database named
-        // after their user.
-        for attempt in 0..5 {
-            cluster.port = free_port();
-            if cluster.pg_ctl_start().status.success() {
-                cluster.stopped = false;
-                break;
-            }
-            assert!(
-                attempt < 4,
-                "pg_ctl start failed 5 times; log:\n{}",
-                cluster.log()
-            );
-        }
+        cluster.launch();
         cluster.run_ok(
             "createdb",
             &[
@@ -132,7 +126,97 @@ impl Cluster {
                 USER,
             ],
         );
+        // Settings apply after `createdb`, which would otherwise wait for
+        // a synchronous standby that does not exist yet (all of them are
+        // reloadable: `pg_ctl reload`).
+        if !settings.is_empty() {
+            cluster.configure(settings);
+            let data = cluster.data().display().to_string();
+            cluster.run_ok("pg_ctl", &["-D", &data, "reload"]);
+        }
         Some(cluster)
+    }
+
+    /// A streaming standby of this cluster (`pg_basebackup -R`), started,
+    /// read-only until promoted.
+    pub fn standby(&self) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("allerta-pg-standby-")
+            .tempdir()
+            .expect("temp dir");
+        if is_root() {
+            let (uid, gid) = postgres_ids();
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown temp dir");
+        }
+        let mut standby = Self {
+            dir,
+            bin: self.bin.clone(),
+            port: 0,
+            stopped: true,
+        };
+        standby.run_ok(
+            "pg_basebackup",
+            &[
+                "-D",
+                &standby.data().display().to_string(),
+                "-h",
+                &self.socket_dir().display().to_string(),
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                USER,
+                "-R",
+                "-X",
+                "stream",
+                // At once, not after a spread checkpoint (minutes).
+                "--checkpoint=fast",
+                "--no-sync",
+            ],
+        );
+        // Promoted alone, it must not wait for a synchronous standby of its
+        // own (the primary's settings came with the base backup).
+        standby.configure(&[("synchronous_standby_names", "''")]);
+        standby.launch();
+        standby
+    }
+
+    /// Makes a standby the primary (`pg_ctl promote`, waiting for it).
+    pub fn promote(&self) {
+        let data = self.data().display().to_string();
+        self.run_ok("pg_ctl", &["-D", &data, "-w", "promote"]);
+    }
+
+    fn configure(&self, settings: &[(&str, &str)]) {
+        if settings.is_empty() {
+            return;
+        }
+        let lines: String = settings
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}\n"))
+            .collect();
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.data().join("postgresql.conf"))
+            .and_then(|mut f| f.write_all(lines.as_bytes()))
+            .expect("append to postgresql.conf");
+    }
+
+    /// Starts the server on a free port (tried again if another test took
+    /// the port between the check and the start).
+    fn launch(&mut self) {
+        for attempt in 0..5 {
+            self.port = free_port();
+            if self.pg_ctl_start().status.success() {
+                self.stopped = false;
+                break;
+            }
+            assert!(
+                attempt < 4,
+                "pg_ctl start failed 5 times; log:\n{}",
+                self.log()
+            );
+        }
     }
 
     pub fn data(&self) -> PathBuf {
@@ -206,7 +290,9 @@ impl Cluster {
         );
     }
 
-    /// Stops the server at once (as a crash would), keeping its files.
+    /// Stops the server at once, as a crash or the loss of its site would
+    /// (`-m immediate`: every process quits, no checkpoint), keeping its
+    /// files.
     pub fn kill(&mut self) {
         if !self.stopped {
             let data = self.data().display().to_string();
