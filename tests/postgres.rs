@@ -686,3 +686,50 @@ async fn promoting_a_synchronous_standby_mid_send_loses_no_planned_or_settled_de
         (3_000, 3_000, 1_000)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engines_queue_batches_outcomes_and_keeps_its_claims_while_sending() {
+    use allerta::dispatch::Queue;
+    use allerta::ledger::pg::PgQueue;
+
+    let cluster = cluster!();
+    let lease = Duration::from_millis(300);
+    let l = open(&cluster, lease).await;
+    let c = raw(&cluster).await;
+    l.plan(&alert("a"), &emails(5)).await.expect("plan");
+    c.execute(
+        "INSERT INTO subscribers (chat_id, created_at, updated_at) VALUES ('42', now(), now())",
+        &[],
+    )
+    .await
+    .expect("subscriber");
+
+    let queue = PgQueue::start(l.clone(), "a", "engine");
+    let claimed = queue
+        .claim(ChannelId::Email, 10)
+        .await
+        .expect("claim")
+        .expect("sending");
+    assert_eq!(claimed.len(), 5);
+    // A slow send: more than twice the lease, renewed meanwhile.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(claim(&l, "other", 10).await.is_empty(), "claims kept");
+    for d in &claimed {
+        queue.record(sent(d.id, "engine"));
+    }
+    queue.deactivate_subscriber("42".into());
+    queue.flush().await.expect("flush");
+    let r = c
+        .query_one(
+            "SELECT COUNT(*) FILTER (WHERE state = 'sent' AND provider_id = 'engine'),
+                    (SELECT active FROM subscribers WHERE chat_id = '42')
+             FROM deliveries",
+            &[],
+        )
+        .await
+        .expect("rows");
+    assert_eq!((r.get::<_, i64>(0), r.get::<_, bool>(1)), (5, false));
+    let backlog = queue.unsettled(ChannelId::Email).await.expect("backlog");
+    assert_eq!(backlog.left, 0);
+    assert!(l.settle_if_done("a").await.expect("settle alert"));
+}

@@ -11,12 +11,14 @@
 //! worker still holds the delivery, in the same statement.
 
 mod connect;
+mod engine;
 mod migrate;
 mod plan;
 mod queue;
 mod store;
 
 pub use connect::{PgOptions, resolve_password};
+pub use engine::PgQueue;
 pub use migrate::SCHEMA_VERSION;
 pub use plan::NewDelivery;
 pub use queue::{Claim, Settled};
