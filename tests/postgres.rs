@@ -294,6 +294,11 @@ async fn a_dead_workers_claims_are_taken_over_when_its_lease_expires() {
     assert!(claim(&l, "alive", 100).await.is_empty());
     let backlog = l.unsettled("a", ChannelId::Email).await.expect("backlog");
     assert_eq!(backlog.left, 20);
+    // Nothing is claimable before the first lease ends: that is when a
+    // lane with nothing to claim should look again.
+    let due = backlog.next_due.expect("a next due time");
+    assert!(due > now_ms(), "due {due} is not in the future");
+    assert!(due <= now_ms() + lease.as_millis() as i64, "due {due}");
     tokio::time::sleep(lease + Duration::from_millis(200)).await;
     // `alive` renewed nothing, so its own claims expired too: take-over is
     // by expiry, whoever held them. Only `dead`'s are checked here.

@@ -293,12 +293,18 @@ impl PgLedger {
     }
 
     /// Deliveries of one channel not final yet (a claim of any worker
-    /// counts), when the next is due, and whether more may be planned.
+    /// counts), when the next can be claimed — a pending one's next
+    /// attempt, or the end of a claim's lease, when it can be taken over —
+    /// and whether more may be planned. A lane with nothing to claim waits
+    /// for that, instead of polling while other workers hold the rest.
     pub async fn unsettled(&self, alert_id: &str, channel: ChannelId) -> Result<Backlog, PgError> {
         let client = self.pool.get().await?;
         let r = client
             .query_one(
-                "SELECT COUNT(*), MIN(next_attempt_at),
+                "SELECT COUNT(*),
+                        LEAST(MIN(next_attempt_at) FILTER (WHERE state = 'pending'),
+                              (MIN(extract(epoch FROM GREATEST(lease_until, to_timestamp(0))) * 1000)
+                                   FILTER (WHERE state = 'sending'))::bigint),
                         EXISTS (SELECT 1 FROM plan_pending WHERE alert_id = $1)
                  FROM deliveries
                  WHERE alert_id = $1 AND channel = $2 AND state IN ('pending', 'sending')
