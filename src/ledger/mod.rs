@@ -12,6 +12,7 @@ mod drafts;
 mod erasure;
 mod escalation;
 mod followup;
+pub mod pg;
 mod plan;
 mod query;
 mod queue;

@@ -1,0 +1,124 @@
+//! The ledger on PostgreSQL (SPEC §18), groundwork for issue 17: the
+//! schema as versioned migrations (the same tables as SQLite's 001–006,
+//! plus per-delivery leases), a connection from a `postgres://` URL, and
+//! the hot path — plan, claim under an expiring per-delivery lease, settle
+//! guarded by state and lease owner, take-over of expired claims — behind
+//! the async [`DeliveryStore`] trait. Nothing in the engine uses it yet.
+//!
+//! Several `allerta` processes on different machines may work one alert:
+//! each is a *worker* with its own id, every claim it makes is a lease the
+//! database's clock expires, and every write of an outcome checks that the
+//! worker still holds the delivery, in the same statement.
+
+mod connect;
+mod engine;
+mod migrate;
+mod plan;
+mod queue;
+mod store;
+
+pub use connect::{PgOptions, resolve_password};
+pub use engine::PgQueue;
+pub use migrate::SCHEMA_VERSION;
+pub use plan::NewDelivery;
+pub use queue::{Claim, Settled};
+pub use store::DeliveryStore;
+
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    #[error("general.database: {0}")]
+    Config(String),
+    #[error("database password: {0}")]
+    Password(String),
+    #[error("database TLS setup: {0}")]
+    Tls(String),
+    #[error("database: {}", describe(.0))]
+    Sql(#[from] tokio_postgres::Error),
+    #[error("database connection: {}", describe_pool(.0))]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error(
+        "the database's schema is version {found}, newer than this allerta knows ({known}): \
+         upgrade allerta"
+    )]
+    SchemaTooNew { found: i32, known: i32 },
+    #[error("unknown alert `{0}`")]
+    UnknownAlert(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The server's own words when it sent an error (tokio-postgres displays
+/// only "db error"), else the error and its causes.
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn describe_pool(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => describe(e),
+        other => other.to_string(),
+    }
+}
+
+impl From<crate::ledger::LedgerError> for PgError {
+    fn from(e: crate::ledger::LedgerError) -> Self {
+        match e {
+            crate::ledger::LedgerError::UnknownAlert(id) => Self::UnknownAlert(id),
+            other => Self::Corrupt(other.to_string()),
+        }
+    }
+}
+
+/// The ledger in a PostgreSQL database: a pool of connections (each made
+/// with the URL's hosts in order and, for `target_session_attrs=read-write`,
+/// only to a primary) and the lease a claim takes.
+#[derive(Clone)]
+pub struct PgLedger {
+    pool: Pool,
+    lease: Duration,
+}
+
+impl PgLedger {
+    /// Connects and migrates the schema to [`SCHEMA_VERSION`] (several
+    /// processes starting at once migrate it once: an advisory lock).
+    pub async fn open(options: &PgOptions) -> Result<Self, PgError> {
+        let pool = connect::pool(options)?;
+        let ledger = Self {
+            pool,
+            lease: options.lease,
+        };
+        let mut client = ledger.pool.get().await?;
+        migrate::to_latest(&mut client).await?;
+        Ok(ledger)
+    }
+
+    /// How long a claim is held before another worker may take it over.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// The schema version the database has.
+    pub async fn schema_version(&self) -> Result<i32, PgError> {
+        let client = self.pool.get().await?;
+        migrate::current(&client).await
+    }
+}
