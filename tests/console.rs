@@ -127,6 +127,22 @@ fn client(from: Option<&str>) -> reqwest::Client {
     b.build().expect("client")
 }
 
+/// `/console/alerts/ALERT/not-reached.csv` as root sees it.
+fn not_reached_csv(base: &str, alert: &str) -> String {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let c = client(None);
+        let (_, session) = login(&c, base, "root", "segreto-root").await;
+        c.get(format!("{base}/console/alerts/{alert}/not-reached.csv"))
+            .header("cookie", session.unwrap())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    })
+}
+
 /// The session cookie (`name=value`) a response sets, and the whole header.
 fn set_cookie(r: &reqwest::Response) -> Option<(String, String)> {
     let header = r.headers().get("set-cookie")?.to_str().ok()?.to_owned();
@@ -627,18 +643,7 @@ fn chromium_sees_live_counts_the_not_reached_list_the_report_pdf_and_phone_width
         );
     }
     // The CSV says the same.
-    let csv = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let c = client(None);
-        let (_, session) = login(&c, &base, "root", "segreto-root").await;
-        c.get(format!("{base}/console/alerts/{alert}/not-reached.csv"))
-            .header("cookie", session.unwrap())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let csv = not_reached_csv(&base, &alert);
     std::fs::write(out.join("console-not-reached.csv"), &csv).unwrap();
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let from_csv: BTreeSet<(String, String)> = reader
@@ -872,18 +877,7 @@ fn the_not_reached_list_includes_those_no_channel_of_the_alert_reaches() {
         "the landline gets no SMS: {doc}"
     );
 
-    let csv = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let c = client(None);
-        let (_, session) = login(&c, &base, "root", "segreto-root").await;
-        c.get(format!("{base}/console/alerts/{alert}/not-reached.csv"))
-            .header("cookie", session.unwrap())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let csv = not_reached_csv(&base, &alert);
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     let fissa = rows

@@ -49,6 +49,25 @@ fn send_and_kill_at_first_sms(p: &Project, chunk: &str) {
     child.wait().unwrap();
 }
 
+/// Sends with `chunk` addresses per planning chunk; exit 0 or the test
+/// fails with stderr. Returns the `--json` report.
+fn send_in_chunks(p: &Project, chunk: &str, extra: &[&str]) -> serde_json::Value {
+    let out = p
+        .cmd()
+        .env("ALLERTA_PLAN_CHUNK", chunk)
+        .arg("--json")
+        .args(send_meteo_all(extra))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON report")
+}
+
 fn pending_plans(p: &Project) -> usize {
     p.sql("SELECT COUNT(*) FROM plan_pending")[0]
         .parse()
@@ -59,20 +78,7 @@ fn pending_plans(p: &Project) -> usize {
 fn a_large_audience_planned_in_chunks_reaches_everyone_once() {
     let n = 1500;
     let p = project(n);
-    let out = p
-        .cmd()
-        .env("ALLERTA_PLAN_CHUNK", "50")
-        .args(["--json"])
-        .args(send_meteo_all(&[]))
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = send_in_chunks(&p, "50", &[]);
     for channel in ["sms", "email", "telegram"] {
         assert_eq!(
             doc["channels"][channel]["sent"], n as u64,
@@ -179,18 +185,7 @@ fn a_contact_planned_in_a_later_chunk_keeps_its_chat_id_over_a_subscriber() {
     .unwrap();
     drop(conn);
 
-    let out = p
-        .cmd()
-        .env("ALLERTA_PLAN_CHUNK", "10")
-        .args(send_meteo_all(&["--channel", "telegram"]))
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    send_in_chunks(&p, "10", &["--channel", "telegram"]);
     let id = p
         .sql("SELECT id FROM alerts ORDER BY rowid DESC LIMIT 1")
         .remove(0);
@@ -212,18 +207,7 @@ fn an_escalation_step_planned_in_later_chunks_is_held_like_the_first() {
         "{OUTBOX_CHANNELS}\n[escalation]\nsteps = [{{ after = \"1h\", channel = \"email\" }}]\n"
     ));
     p.contacts("c.csv", &synthetic_rows(n, "example.org"));
-    let out = p
-        .cmd()
-        .env("ALLERTA_PLAN_CHUNK", "25")
-        .args(send_meteo_all(&["--channel", "sms"]))
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    send_in_chunks(&p, "25", &["--channel", "sms"]);
     assert_eq!(sms_per_address(&p).len(), n);
     assert!(
         p.outbox("email").is_empty(),

@@ -286,15 +286,14 @@ fn before_run(
             "{reset} deliveries with unknown outcome (interrupted earlier) will be re-sent"
         ));
     }
-    let planning = ledger.planning_pending(alert_id)?;
-    let counts = ledger.counts(alert_id)?;
-    let ids: Vec<ChannelId> = if planning {
+    let ids: Vec<ChannelId> = if ledger.planning_pending(alert_id)? {
         row.channels
             .iter()
             .filter_map(|ch| ch.parse().ok())
             .collect()
     } else {
-        counts
+        ledger
+            .counts(alert_id)?
             .iter()
             .filter(|(_, c)| c.unsettled() > 0)
             .filter_map(|(ch, _)| ch.parse().ok())

@@ -7,7 +7,7 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::registry::matches;
+use super::registry::{json_array, matches};
 use super::{AudienceFilter, Ledger, LedgerError, now_ms};
 use crate::domain::ChannelId;
 
@@ -133,7 +133,8 @@ fn insert_range(
         until = per_hold(&spec.holds, |h| h.until_ms, "NULL"),
         next = per_hold(&spec.holds, |_| super::escalation::HELD, "0"),
     );
-    let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    let (all, zones, groups) = spec.audience.sql_values();
+    let (drill_all, drill_zones, drill_groups) = spec.drill.sql_values();
     // Placeholders ?11..?13 are the audience, ?21..?23 the drill audience.
     // `+a.channel`: the range of `seq` is the index to use (file order).
     let n = conn
@@ -142,15 +143,15 @@ fn insert_range(
             "?1": alert_id,
             "?2": spec.default_language,
             "?3": now,
-            "?4": json(&spec.channels),
+            "?4": json_array(&spec.channels),
             "?5": from,
             "?6": to,
-            "?11": spec.audience.all,
-            "?12": json(&spec.audience.zones),
-            "?13": json(&spec.audience.groups),
-            "?21": spec.drill.all,
-            "?22": json(&spec.drill.zones),
-            "?23": json(&spec.drill.groups),
+            "?11": all,
+            "?12": zones,
+            "?13": groups,
+            "?21": drill_all,
+            "?22": drill_zones,
+            "?23": drill_groups,
         })?;
     Ok(n)
 }

@@ -106,15 +106,15 @@ impl Ledger {
              ORDER BY c.row",
             super::registry::matches("1")
         );
-        let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+        let (all, zones, groups) = audience.sql_values();
         let mut stmt = self.conn.prepare(&sql)?;
         let ids = stmt
             .query_map(
                 rusqlite::named_params! {
                     "?1": alert_id,
-                    "?11": audience.all,
-                    "?12": json(&audience.zones),
-                    "?13": json(&audience.groups),
+                    "?11": all,
+                    "?12": zones,
+                    "?13": groups,
                 },
                 |r| r.get(0),
             )?

@@ -144,6 +144,19 @@ pub(super) fn matches(prefix: &str) -> String {
     )
 }
 
+/// A list as the JSON array `json_each` reads.
+pub(super) fn json_array(values: &[String]) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".into())
+}
+
+impl AudienceFilter {
+    /// The values of [`matches`]'s placeholders `?P1` (everyone), `?P2`
+    /// (zones) and `?P3` (groups).
+    pub(super) fn sql_values(&self) -> (bool, String, String) {
+        (self.all, json_array(&self.zones), json_array(&self.groups))
+    }
+}
+
 impl Planner<'_> {
     /// Plans the registry addresses on `channels` (and, held until due, on
     /// the escalation steps' channels `holds`) whose contact is in
@@ -187,14 +200,14 @@ impl Planner<'_> {
                             WHERE a.channel = ?1 AND a.address = ?2 AND {})",
             matches("1")
         );
-        let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+        let (all, zones, groups) = audience.sql_values();
         Ok(self.conn().prepare_cached(&sql)?.query_row(
             rusqlite::named_params! {
                 "?1": channel.as_str(),
                 "?2": address,
-                "?11": audience.all,
-                "?12": json(&audience.zones),
-                "?13": json(&audience.groups),
+                "?11": all,
+                "?12": zones,
+                "?13": groups,
             },
             |r| r.get(0),
         )?)
