@@ -189,7 +189,8 @@ pub struct Config {
 
 #[derive(Debug)]
 pub struct General {
-    pub database: PathBuf,
+    /// A SQLite file, or a PostgreSQL database (SPEC §18).
+    pub database: crate::ledger::Database,
     pub templates_dir: PathBuf,
     pub contacts_dir: PathBuf,
     pub outbox_dir: PathBuf,
@@ -477,7 +478,11 @@ struct RawConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGeneral {
-    database: PathBuf,
+    database: String,
+    database_password_env: Option<String>,
+    database_password_file: Option<PathBuf>,
+    database_ca_file: Option<PathBuf>,
+    lease: Option<String>,
     #[serde(default = "default_templates_dir")]
     templates_dir: PathBuf,
     #[serde(default = "default_contacts_dir")]
@@ -492,6 +497,65 @@ struct RawGeneral {
     default_region: String,
     #[serde(default = "default_timezone")]
     timezone: String,
+}
+
+/// `general.database` and the keys that go with a PostgreSQL URL.
+fn database(
+    g: &RawGeneral,
+    rel: &dyn Fn(PathBuf) -> PathBuf,
+) -> Result<crate::ledger::Database, (&'static str, String)> {
+    use crate::ledger::{Database, pg};
+    let url = g.database.trim();
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        for (key, set) in [
+            (
+                "general.database_password_env",
+                g.database_password_env.is_some(),
+            ),
+            (
+                "general.database_password_file",
+                g.database_password_file.is_some(),
+            ),
+            ("general.database_ca_file", g.database_ca_file.is_some()),
+            ("general.lease", g.lease.is_some()),
+        ] {
+            if set {
+                return Err((
+                    key,
+                    "only for a PostgreSQL database (general.database = \"postgres://…\")".into(),
+                ));
+            }
+        }
+        if url.contains("://") {
+            return Err((
+                "general.database",
+                "a SQLite file path, or a URL starting with postgres://".into(),
+            ));
+        }
+        return Ok(Database::Sqlite(rel(PathBuf::from(&g.database))));
+    }
+    let mut options = pg::PgOptions::new(url);
+    options.password = pg::resolve_password(
+        g.database_password_env.as_deref(),
+        g.database_password_file
+            .as_deref()
+            .map(|p| rel(p.to_owned()))
+            .as_deref(),
+    )
+    .map_err(|e| ("general.database_password_env", e.to_string()))?;
+    options.ca_file = g.database_ca_file.clone().map(|p| rel(p));
+    if let Some(lease) = &g.lease {
+        let lease = humantime::parse_duration(lease)
+            .map_err(|e| ("general.lease", format!("`{lease}`: {e}")))?;
+        if lease < std::time::Duration::from_secs(1) {
+            return Err(("general.lease", "at least 1s".into()));
+        }
+        options.lease = lease;
+    }
+    options
+        .validate()
+        .map_err(|e| ("general.database", e.to_string()))?;
+    Ok(Database::Postgres(options))
 }
 
 fn default_templates_dir() -> PathBuf {
@@ -753,8 +817,9 @@ impl Config {
         })?;
         let default_region = crate::domain::PhoneRegion::parse(&g.default_region)
             .map_err(|m| invalid("general.default_region", m))?;
+        let database = database(&g, &rel).map_err(|(key, m)| invalid(key, m))?;
         let general = General {
-            database: rel(g.database),
+            database,
             templates_dir: rel(g.templates_dir),
             contacts_dir: rel(g.contacts_dir),
             outbox_dir: rel(g.outbox_dir),
@@ -1190,7 +1255,10 @@ name = "Centro"
     #[test]
     fn relative_paths_are_relative_to_the_file() {
         let c = Config::parse(Path::new("/etc/allerta/allerta.toml"), MINIMAL).unwrap();
-        assert_eq!(c.general.database, PathBuf::from("/etc/allerta/allerta.db"));
+        assert_eq!(
+            c.general.database.sqlite_path(),
+            Some(std::path::Path::new("/etc/allerta/allerta.db"))
+        );
         assert_eq!(
             c.general.templates_dir,
             PathBuf::from("/etc/allerta/templates")

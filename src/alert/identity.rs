@@ -7,7 +7,8 @@
 //! only when the process runs as root or as the account that owns the
 //! database — accounts an officer reaches only through sudo, which resets
 //! the environment and sets `SUDO_UID` itself. Anyone else is their own
-//! uid.
+//! uid. On PostgreSQL, where there is no database file, the outbox
+//! directory (owned by the service account too) stands in for it.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;

@@ -63,7 +63,41 @@ impl Item {
 /// The database (see [`files::database`]): nothing is created or opened
 /// for writing.
 pub fn database(config: &Config) -> Item {
-    files::database(&config.general.database, crate::ledger::SCHEMA_VERSION)
+    match &config.general.database {
+        crate::ledger::Database::Sqlite(path) => {
+            files::database(path, crate::ledger::SCHEMA_VERSION)
+        }
+        crate::ledger::Database::Postgres(options) => postgres(options),
+    }
+}
+
+/// A PostgreSQL database answers, as a primary, with a schema this
+/// allerta knows (connecting only: nothing is migrated or written).
+fn postgres(options: &crate::ledger::pg::PgOptions) -> Item {
+    let shown = options.redacted();
+    let known = crate::ledger::pg::SCHEMA_VERSION;
+    match crate::ledger::sql::PgConn::probe(options) {
+        Ok(version) if version > known => Item::fail(
+            "database",
+            format!("{shown}: schema version {version}, newer than this allerta knows ({known})"),
+            "upgrade allerta on this machine to the version the others run",
+        ),
+        Ok(version) => Item::ok(
+            "database",
+            if version == known {
+                format!("{shown}: PostgreSQL, schema version {version}")
+            } else {
+                format!(
+                    "{shown}: PostgreSQL, schema version {version} (migrated to {known} at the next command)"
+                )
+            },
+        ),
+        Err(e) => Item::fail(
+            "database",
+            format!("{shown}: {e}"),
+            "check general.database, the password (database_password_env/_file), that the server is up and that this machine may connect (pg_hba.conf)",
+        ),
+    }
 }
 
 /// The outbox directory exists (or can be created) and takes a file.

@@ -83,7 +83,13 @@ pub fn session<'a>(ctx: &'a Ctx, yes: bool, notes: &'a Notes) -> Session<'a> {
     Session {
         config: &ctx.config,
         actor: &ctx.actor,
-        identity: crate::alert::identity::os_identity(&ctx.config.general.database),
+        identity: crate::alert::identity::os_identity(
+            ctx.config
+                .general
+                .database
+                .sqlite_path()
+                .unwrap_or(&ctx.config.general.outbox_dir),
+        ),
         consent: if yes {
             Consent::Given
         } else {

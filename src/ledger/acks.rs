@@ -1,6 +1,6 @@
 //! Acknowledgements: the "✅ Ricevuto" button under a Telegram alert.
 
-use rusqlite::{OptionalExtension, params};
+use super::sql::{OptionalExtension, params};
 
 use super::{Ledger, LedgerError, now_ms};
 

@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use rusqlite::{OptionalExtension, params};
+use super::sql::{OptionalExtension, params};
 
 use super::{Ledger, LedgerError, lease_holder_alive, now_ms};
 
@@ -359,7 +359,7 @@ mod lease_tests {
 
     fn ledger_with_alert(state: &str) -> (tempfile::TempDir, Ledger) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ledger = Ledger::open(&dir.path().join("t.db")).expect("open");
+        let ledger = Ledger::open(dir.path().join("t.db")).expect("open");
         ledger
             .conn()
             .execute(

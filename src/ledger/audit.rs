@@ -2,8 +2,8 @@
 //! of the previous row's hash and its own canonical content, so an edited,
 //! inserted or deleted row breaks the chain from that row on.
 
+use super::sql::{Behavior, OptionalExtension, params};
 use ring::digest::{SHA256, digest};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::{Ledger, LedgerError};
@@ -63,9 +63,7 @@ impl Ledger {
         alert_id: Option<&str>,
         detail: &serde_json::Value,
     ) -> Result<(), LedgerError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(Behavior::Immediate)?;
         let prev: String = tx
             .query_row("SELECT hash FROM audit ORDER BY id DESC LIMIT 1", [], |r| {
                 r.get::<_, Option<String>>(0)
@@ -112,7 +110,7 @@ impl Ledger {
     pub(super) fn chain_legacy_audit_rows(&mut self) -> Result<(), LedgerError> {
         // Every open asks, so ask with a read: no write lock (a live send's
         // writer holds it often) unless there is something to chain.
-        let unchained = |conn: &rusqlite::Connection| -> Result<bool, LedgerError> {
+        let unchained = |conn: &super::sql::Conn| -> Result<bool, LedgerError> {
             Ok(conn.query_row(
                 "SELECT EXISTS (SELECT 1 FROM audit WHERE hash IS NULL)",
                 [],
@@ -122,9 +120,7 @@ impl Ledger {
         if !unchained(&self.conn)? {
             return Ok(());
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(Behavior::Immediate)?;
         if !unchained(&tx)? {
             return Ok(()); // another process chained them meanwhile
         }
@@ -259,7 +255,7 @@ mod tests {
 
     fn ledger() -> (tempfile::TempDir, Ledger) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ledger = Ledger::open(&dir.path().join("a.db")).expect("open");
+        let ledger = Ledger::open(dir.path().join("a.db")).expect("open");
         (dir, ledger)
     }
 

@@ -5,7 +5,7 @@
 //! not at all and planning it twice adds nothing. While a plan is pending
 //! the alert is not settled and its lanes wait for more rows.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use super::sql::{Behavior, Conn, OptionalExtension, params};
 
 use super::registry::{json_array, matches};
 use super::{AudienceFilter, Ledger, LedgerError, now_ms};
@@ -84,7 +84,7 @@ pub enum Chunk {
 /// Inside the plan's transaction: plans the first chunk and records the
 /// rest as pending. Returns how many deliveries it added.
 pub(super) fn plan_first(
-    conn: &Connection,
+    conn: &Conn,
     alert_id: &str,
     now: i64,
     spec: &Spec,
@@ -110,7 +110,7 @@ pub(super) fn plan_first(
 
 /// The registry addresses with `from <= seq <= to` that `spec` selects.
 fn insert_range(
-    conn: &Connection,
+    conn: &Conn,
     alert_id: &str,
     now: i64,
     spec: &Spec,
@@ -139,26 +139,26 @@ fn insert_range(
     // `+a.channel`: the range of `seq` is the index to use (file order).
     let n = conn
         .prepare_cached(&sql)?
-        .execute(rusqlite::named_params! {
-            "?1": alert_id,
-            "?2": spec.default_language,
-            "?3": now,
-            "?4": json_array(&spec.channels),
-            "?5": from,
-            "?6": to,
-            "?11": all,
-            "?12": zones,
-            "?13": groups,
-            "?21": drill_all,
-            "?22": drill_zones,
-            "?23": drill_groups,
-        })?;
+        .execute(super::sql::Numbered(vec![
+            (1, &alert_id as &dyn super::sql::ToValue),
+            (2, &spec.default_language as &dyn super::sql::ToValue),
+            (3, &now as &dyn super::sql::ToValue),
+            (4, &json_array(&spec.channels) as &dyn super::sql::ToValue),
+            (5, &from as &dyn super::sql::ToValue),
+            (6, &to as &dyn super::sql::ToValue),
+            (11, &all as &dyn super::sql::ToValue),
+            (12, &zones as &dyn super::sql::ToValue),
+            (13, &groups as &dyn super::sql::ToValue),
+            (21, &drill_all as &dyn super::sql::ToValue),
+            (22, &drill_zones as &dyn super::sql::ToValue),
+            (23, &drill_groups as &dyn super::sql::ToValue),
+        ]))?;
     Ok(n)
 }
 
 /// Plans the next `max_rows` registry addresses of `alert_id`'s pending
 /// plan, if any, on `conn` (inside a transaction the caller commits).
-fn step(conn: &Connection, alert_id: &str, max_rows: i64) -> Result<Chunk, LedgerError> {
+fn step(conn: &Conn, alert_id: &str, max_rows: i64) -> Result<Chunk, LedgerError> {
     let pending: Option<(i64, i64, String)> = conn
         .query_row(
             "SELECT next_seq, last_seq, spec FROM plan_pending WHERE alert_id = ?1",
@@ -190,7 +190,7 @@ fn step(conn: &Connection, alert_id: &str, max_rows: i64) -> Result<Chunk, Ledge
 
 /// Inside a registry rebuild's transaction: every pending plan is planned
 /// to its end from the registry it started from.
-pub(super) fn complete_all(conn: &Connection) -> Result<(), LedgerError> {
+pub(super) fn complete_all(conn: &Conn) -> Result<(), LedgerError> {
     let ids: Vec<String> = conn
         .prepare("SELECT alert_id FROM plan_pending ORDER BY rowid")?
         .query_map([], |r| r.get(0))?
@@ -210,19 +210,24 @@ impl Ledger {
     /// connection's mode: a chunk is on disk before its rows can be claimed
     /// (SPEC §11), even on the writer's batched connection.
     pub fn plan_chunk(&mut self, alert_id: &str) -> Result<Chunk, LedgerError> {
-        let mode: i64 = self
-            .conn
-            .pragma_query_value(None, "synchronous", |r| r.get(0))?;
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        // PostgreSQL commits durably (and to a synchronous standby) anyway.
+        let mode: Option<i64> = match self.conn.as_sqlite() {
+            Some(c) => {
+                let mode = c.pragma_query_value(None, "synchronous", |r| r.get(0))?;
+                c.pragma_update(None, "synchronous", "FULL")?;
+                Some(mode)
+            }
+            None => None,
+        };
         let planned = (|| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = self.conn.transaction_with_behavior(Behavior::Immediate)?;
             let chunk = step(&tx, alert_id, sizes().1)?;
             tx.commit()?;
             Ok(chunk)
         })();
-        self.conn.pragma_update(None, "synchronous", mode)?;
+        if let (Some(c), Some(mode)) = (self.conn.as_sqlite(), mode) {
+            c.pragma_update(None, "synchronous", mode)?;
+        }
         planned
     }
 

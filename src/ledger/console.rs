@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::params;
+use super::sql::params;
 use serde::Serialize;
 
 use super::{Ledger, LedgerError};
@@ -110,12 +110,12 @@ impl Ledger {
         let mut stmt = self.conn.prepare(&sql)?;
         let ids = stmt
             .query_map(
-                rusqlite::named_params! {
-                    "?1": alert_id,
-                    "?11": all,
-                    "?12": zones,
-                    "?13": groups,
-                },
+                super::sql::Numbered(vec![
+                    (1, &alert_id as &dyn super::sql::ToValue),
+                    (11, &all as &dyn super::sql::ToValue),
+                    (12, &zones as &dyn super::sql::ToValue),
+                    (13, &groups as &dyn super::sql::ToValue),
+                ]),
                 |r| r.get(0),
             )?
             .collect::<Result<Vec<String>, _>>()?;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, params};
+use super::sql::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Ledger, LedgerError};
@@ -74,16 +74,14 @@ const COLUMNS: &str = "id, source, subject, day, levels, template, variables, au
                        text, state, alert_id, created_at, decided_at, decided_by";
 
 fn json_col<T: serde::de::DeserializeOwned>(
-    r: &rusqlite::Row<'_>,
+    r: &super::sql::Row<'_>,
     i: usize,
-) -> rusqlite::Result<T> {
+) -> super::sql::Result<T> {
     let text: String = r.get(i)?;
-    serde_json::from_str(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
+    serde_json::from_str(&text).map_err(|e| super::sql::conversion_error(i, e.to_string()))
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DraftRow, String)> {
+fn row(r: &super::sql::Row<'_>) -> super::sql::Result<(DraftRow, String)> {
     let state: String = r.get(10)?;
     Ok((
         DraftRow {
@@ -137,7 +135,7 @@ impl Ledger {
     ) -> Result<Option<Vec<i64>>, LedgerError> {
         let tx = self
             .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            .transaction_with_behavior(super::sql::Behavior::Immediate)?;
         let stored: Option<String> = tx
             .query_row(
                 "SELECT levels FROM watch_state WHERE source = ?1 AND subject = ?2 AND day = ?3",
@@ -174,11 +172,11 @@ impl Ledger {
     }
 }
 
-fn insert_draft(conn: &rusqlite::Connection, d: &NewDraft) -> Result<i64, LedgerError> {
-    conn.execute(
+fn insert_draft(conn: &super::sql::Conn, d: &NewDraft) -> Result<i64, LedgerError> {
+    Ok(conn.query_row(
         "INSERT INTO drafts (source, subject, day, levels, template, variables, audience,
                                  cancels, text, state, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10) RETURNING id",
         params![
             d.source,
             d.subject,
@@ -191,8 +189,8 @@ fn insert_draft(conn: &rusqlite::Connection, d: &NewDraft) -> Result<i64, Ledger
             d.text,
             chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         ],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )?)
 }
 
 impl Ledger {
@@ -309,7 +307,7 @@ mod tests {
     #[test]
     fn a_second_watch_that_read_the_same_levels_records_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let mut ledger = Ledger::open(&dir.path().join("a.db")).unwrap();
+        let mut ledger = Ledger::open(dir.path().join("a.db")).unwrap();
         let d = draft();
         let first = ledger
             .record_bulletin(

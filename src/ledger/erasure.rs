@@ -1,7 +1,7 @@
 //! Data protection requests about one Telegram chat (SPEC §9): what is
 //! stored about it (subject access) and its erasure.
 
-use rusqlite::{Connection, params};
+use super::sql::{Conn, params};
 use serde::Serialize;
 
 use super::{DeliveryState, Ledger, LedgerError, now_ms};
@@ -72,9 +72,14 @@ impl Ledger {
     /// database and truncates the WAL, whose older frames still hold the id.
     pub fn erase_subscriber(&self, chat: &str) -> Result<Erased, LedgerError> {
         let conn = &self.conn;
-        conn.pragma_update(None, "secure_delete", "ON")?;
+        let Some(sqlite) = conn.as_sqlite() else {
+            // PostgreSQL keeps the old versions of the rows until VACUUM
+            // reclaims them (autovacuum, or the sysadmin's; docs/postgresql.md).
+            return erase_rows(conn, chat);
+        };
+        sqlite.pragma_update(None, "secure_delete", "ON")?;
         let erased = erase_rows(conn, chat);
-        let _ = conn.pragma_update(None, "secure_delete", "FAST");
+        let _ = sqlite.pragma_update(None, "secure_delete", "FAST");
         let erased = erased?;
         // Best effort: a reader in the middle of a long transaction (a `send`)
         // keeps the WAL alive until it ends; the next checkpoint removes it.
@@ -91,7 +96,7 @@ impl Ledger {
     }
 }
 
-fn erase_rows(conn: &Connection, chat: &str) -> Result<Erased, LedgerError> {
+fn erase_rows(conn: &Conn, chat: &str) -> Result<Erased, LedgerError> {
     // The connection is not shared across threads; nothing else can open a
     // transaction on it meanwhile.
     let tx = conn.unchecked_transaction()?;

@@ -3,7 +3,7 @@
 //! ones whose recipient acknowledged nothing on any channel of the
 //! alert's thread, and skips the others.
 
-use rusqlite::{OptionalExtension, params};
+use super::sql::{OptionalExtension, params};
 
 use super::{Ledger, LedgerError};
 use crate::domain::ChannelId;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::sql::{Conn, OptionalExtension, params};
 
 use super::{DeliveryState, Ledger, LedgerError, Planner, now_ms};
 use crate::domain::ChannelId;
@@ -115,7 +115,7 @@ impl Planner<'_> {
 /// acknowledged by then is skipped as before. Run it inside the
 /// follow-up's plan transaction.
 fn copy_deliveries(
-    conn: &Connection,
+    conn: &Conn,
     to: &str,
     original: &str,
     kind: FollowUp,
@@ -150,7 +150,7 @@ fn copy_deliveries(
 /// many deliveries were skipped. Run it inside the Update's plan
 /// transaction.
 fn supersede_pending(
-    conn: &Connection,
+    conn: &Conn,
     original: &str,
     update_id: &str,
     abandoned_in_flight: bool,
@@ -177,7 +177,7 @@ fn supersede_pending(
 }
 
 /// Moves an alert's not-yet-sent deliveries to `skipped`, saying why.
-fn skip_pending(conn: &Connection, alert_id: &str, reason: &str) -> Result<usize, LedgerError> {
+fn skip_pending(conn: &Conn, alert_id: &str, reason: &str) -> Result<usize, LedgerError> {
     Ok(conn.execute(
         "UPDATE deliveries SET state = 'skipped', updated_at = ?3, last_error = ?2
          WHERE alert_id = ?1 AND state = 'pending'",
@@ -188,7 +188,7 @@ fn skip_pending(conn: &Connection, alert_id: &str, reason: &str) -> Result<usize
 /// Cancels `original` for `cancel_id`: its undelivered (`pending`)
 /// deliveries become `skipped` and the alert `cancelled`. Returns how many
 /// deliveries were stopped. Run it inside the Cancel's plan transaction.
-fn stop_original(conn: &Connection, original: &str, cancel_id: &str) -> Result<usize, LedgerError> {
+fn stop_original(conn: &Conn, original: &str, cancel_id: &str) -> Result<usize, LedgerError> {
     let skipped = skip_pending(
         conn,
         original,

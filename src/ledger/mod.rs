@@ -19,6 +19,7 @@ mod queue;
 mod registry;
 mod reports;
 mod social;
+pub mod sql;
 mod state;
 mod subscribers;
 #[cfg(test)]
@@ -26,11 +27,13 @@ mod test_support;
 mod voice;
 mod web;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
+
+use sql::Conn;
 
 pub use acks::Ack;
 pub use alerts::{AlertState, Halt};
@@ -64,7 +67,9 @@ pub enum LedgerError {
     #[error("database migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(#[from] sql::SqlError),
+    #[error("{0}")]
+    Postgres(#[from] pg::PgError),
     #[error("unknown alert `{0}`")]
     UnknownAlert(String),
     #[error("no alert has been sent yet")]
@@ -87,8 +92,79 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version a fully migrated database has (`user_version`).
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
+impl From<rusqlite::Error> for LedgerError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sql(e.into())
+    }
+}
+
+impl LedgerError {
+    /// The database went away (a network, a server restarting, a standby
+    /// being promoted), as opposed to refusing what was asked.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, Self::Sql(e) if e.is_connection_lost())
+    }
+}
+
+/// Where the ledger is (`general.database`): a SQLite file, or a
+/// PostgreSQL database (SPEC §18).
+#[derive(Debug, Clone)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Postgres(pg::PgOptions),
+}
+
+impl Database {
+    /// The SQLite file, if that is the backend.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Self::Sqlite(p) => Some(p),
+            Self::Postgres(_) => None,
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+}
+
+impl std::fmt::Display for Database {
+    /// The file, or the PostgreSQL URL's hosts and database (never its
+    /// password).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(p) => write!(f, "{}", p.display()),
+            Self::Postgres(o) => f.write_str(&o.redacted()),
+        }
+    }
+}
+
+impl From<&Path> for Database {
+    fn from(p: &Path) -> Self {
+        Self::Sqlite(p.to_owned())
+    }
+}
+
+impl From<&PathBuf> for Database {
+    fn from(p: &PathBuf) -> Self {
+        Self::Sqlite(p.clone())
+    }
+}
+
+impl From<PathBuf> for Database {
+    fn from(p: PathBuf) -> Self {
+        Self::Sqlite(p)
+    }
+}
+
+impl From<&Database> for Database {
+    fn from(d: &Database) -> Self {
+        d.clone()
+    }
+}
+
 pub struct Ledger {
-    conn: Connection,
+    conn: Conn,
 }
 
 /// Milliseconds since the Unix epoch: the ledger's clock for deliveries.
@@ -116,7 +192,20 @@ fn create_shared(path: &Path) {
 
 impl Ledger {
     /// Opens (creating if needed) and migrates the database.
-    pub fn open(path: &Path) -> Result<Self, LedgerError> {
+    pub fn open(database: impl Into<Database>) -> Result<Self, LedgerError> {
+        match database.into() {
+            Database::Sqlite(path) => Self::open_sqlite(&path),
+            Database::Postgres(options) => {
+                let mut ledger = Self {
+                    conn: Conn::postgres(sql::PgConn::open(&options)?),
+                };
+                ledger.chain_legacy_audit_rows()?;
+                Ok(ledger)
+            }
+        }
+    }
+
+    fn open_sqlite(path: &Path) -> Result<Self, LedgerError> {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
@@ -156,7 +245,9 @@ impl Ledger {
         // it) must not linger in the file (SPEC §9 erasure).
         conn.pragma_update(None, "secure_delete", "FAST")
             .map_err(open_err)?;
-        let mut ledger = Self { conn };
+        let mut ledger = Self {
+            conn: Conn::sqlite(conn),
+        };
         ledger.chain_legacy_audit_rows()?;
         Ok(ledger)
     }
@@ -165,23 +256,40 @@ impl Ledger {
     /// loses the last ones, and `resume` re-sends those (a duplicate, never
     /// a loss). Used by the engine's writer thread.
     pub fn batched(self) -> Result<Self, LedgerError> {
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        if let Some(c) = self.conn.as_sqlite() {
+            c.pragma_update(None, "synchronous", "NORMAL")?;
+        }
         Ok(self)
+    }
+
+    /// Whether the ledger is on PostgreSQL (several workers per alert).
+    pub fn is_postgres(&self) -> bool {
+        self.conn.is_postgres()
     }
 
     /// Opens an existing database read-only, or `None` if it does not exist
     /// (for `--dry-run`, which must write nothing).
-    pub fn open_existing_read_only(path: &Path) -> Result<Option<Self>, LedgerError> {
+    /// On PostgreSQL the database is opened as usual: it exists or is
+    /// refused, and nothing a read does writes.
+    pub fn open_existing_read_only(
+        database: impl Into<Database>,
+    ) -> Result<Option<Self>, LedgerError> {
+        let path = match database.into() {
+            Database::Sqlite(path) => path,
+            pg @ Database::Postgres(_) => return Self::open(pg).map(Some),
+        };
         if !path.exists() {
             return Ok(None);
         }
-        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|source| LedgerError::Open {
-                path: path.display().to_string(),
-                source,
-            })?;
+            path: path.display().to_string(),
+            source,
+        })?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        Ok(Some(Self { conn }))
+        Ok(Some(Self {
+            conn: Conn::sqlite(conn),
+        }))
     }
 
     /// Reads the database for real (a table of the schema, not `SELECT 1`,
@@ -196,7 +304,7 @@ impl Ledger {
     /// For the ledger's own unit tests, which set up and inspect rows
     /// directly; nothing outside the ledger touches its connection.
     #[cfg(test)]
-    fn conn(&self) -> &Connection {
+    fn conn(&self) -> &Conn {
         &self.conn
     }
 }

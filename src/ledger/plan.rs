@@ -4,7 +4,7 @@
 //! connection commits with `synchronous = FULL`: the plan is on disk before
 //! the first message leaves (SPEC §11).
 
-use rusqlite::{Statement, Transaction, params};
+use super::sql::{Stmt, Tx, params};
 
 use super::{AlertState, Ledger, LedgerError, now_ms};
 use crate::domain::{CapStatus, ChannelId, MsgType, Recipient};
@@ -41,8 +41,8 @@ pub struct NewAlert {
 
 /// Adds delivery rows inside the plan's transaction.
 pub struct Planner<'t> {
-    conn: &'t rusqlite::Connection,
-    insert: Statement<'t>,
+    conn: &'t super::sql::Conn,
+    insert: Stmt<'t>,
     alert_id: String,
     now: i64,
     pub skipped_rows: Vec<String>,
@@ -58,7 +58,7 @@ impl<'t> Planner<'t> {
     }
 
     /// The plan's transaction, to read what the plan depends on.
-    pub(super) fn conn(&self) -> &'t rusqlite::Connection {
+    pub(super) fn conn(&self) -> &'t super::sql::Conn {
         self.conn
     }
 
@@ -131,7 +131,7 @@ impl Ledger {
     }
 }
 
-fn insert_alert(tx: &Transaction<'_>, a: &NewAlert) -> Result<(), LedgerError> {
+fn insert_alert(tx: &Tx<'_>, a: &NewAlert) -> Result<(), LedgerError> {
     let channels: Vec<&str> = a.channels.iter().map(|c| c.as_str()).collect();
     tx.execute(
         "INSERT INTO alerts (id, idem_key, template, variables, status, msg_type, refs, audience,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, Row, params};
+use super::sql::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::{AlertState, Ledger, LedgerError};
@@ -83,21 +83,17 @@ fn json_list(s: String) -> Vec<String> {
 }
 
 /// A text column holding one of the domain's values.
-fn parsed<T>(r: &Row<'_>, idx: usize) -> rusqlite::Result<T>
+fn parsed<T>(r: &Row<'_>, idx: usize) -> super::sql::Result<T>
 where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,
 {
-    r.get::<_, String>(idx)?.parse().map_err(|e: T::Err| {
-        rusqlite::Error::FromSqlConversionFailure(
-            idx,
-            rusqlite::types::Type::Text,
-            e.to_string().into(),
-        )
-    })
+    r.get::<_, String>(idx)?
+        .parse()
+        .map_err(|e: T::Err| super::sql::conversion_error(idx, e.to_string()))
 }
 
-fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<AlertRow> {
+fn alert_from_row(r: &Row<'_>) -> super::sql::Result<AlertRow> {
     Ok(AlertRow {
         id: r.get(0)?,
         template: r.get(1)?,

@@ -2,7 +2,7 @@
 //! order, which keeps SQLite's writes sequential) and recording outcomes in
 //! batches.
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use super::sql::{Behavior, OptionalExtension, params};
 
 use super::{AlertState, Halt, Ledger, LedgerError, now_ms};
 use crate::domain::{ChannelId, Recipient};
@@ -74,9 +74,7 @@ impl Ledger {
         limit: usize,
     ) -> Result<Result<Vec<Claimed>, Halt>, LedgerError> {
         let now = now_ms();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(Behavior::Immediate)?;
         let alert: Option<(String, Option<String>)> = tx
             .query_row(
                 "SELECT state, lease_owner FROM alerts WHERE id = ?1",

@@ -2,7 +2,7 @@
 //! validated, so a send plans its whole contact audience with one
 //! `INSERT … SELECT` inside the plan's transaction.
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use super::sql::{Behavior, OptionalExtension, params};
 
 use super::{Hold, Ledger, LedgerError, Planner};
 use crate::domain::ChannelId;
@@ -27,7 +27,7 @@ pub struct AudienceFilter {
 
 /// Fills a new registry inside one transaction.
 pub struct RegistryWriter<'t> {
-    tx: rusqlite::Transaction<'t>,
+    tx: super::sql::Tx<'t>,
     row: i64,
     seq: i64,
     problems: i64,
@@ -98,9 +98,7 @@ impl Ledger {
         &mut self,
         fingerprint: &str,
     ) -> Result<RegistryWriter<'_>, LedgerError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(Behavior::Immediate)?;
         super::chunks::complete_all(&tx)?;
         tx.execute_batch(
             "DELETE FROM registry_addresses; DELETE FROM registry_zones; DELETE FROM registry_groups;
@@ -202,13 +200,13 @@ impl Planner<'_> {
         );
         let (all, zones, groups) = audience.sql_values();
         Ok(self.conn().prepare_cached(&sql)?.query_row(
-            rusqlite::named_params! {
-                "?1": channel.as_str(),
-                "?2": address,
-                "?11": all,
-                "?12": zones,
-                "?13": groups,
-            },
+            super::sql::Numbered(vec![
+                (1, &channel.as_str() as &dyn super::sql::ToValue),
+                (2, &address as &dyn super::sql::ToValue),
+                (11, &all as &dyn super::sql::ToValue),
+                (12, &zones as &dyn super::sql::ToValue),
+                (13, &groups as &dyn super::sql::ToValue),
+            ]),
             |r| r.get(0),
         )?)
     }

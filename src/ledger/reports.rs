@@ -3,7 +3,7 @@
 //! changes nothing, a late report never downgrades a final state, and every
 //! other report is kept raw with the delivery's attempts (outcome `report`).
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use super::sql::{Behavior, OptionalExtension, params};
 use serde_json::json;
 
 use super::{Ledger, LedgerError};
@@ -107,9 +107,7 @@ impl Ledger {
         report: &Report,
         at_ms: i64,
     ) -> Result<Effect, LedgerError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(Behavior::Immediate)?;
         let found: Option<(i64, String)> = match lookup {
             Lookup::Delivery { id, token } => tx
                 .query_row(
@@ -236,7 +234,7 @@ mod tests {
 
     fn ledger_with(states: &[&str]) -> (tempfile::TempDir, Ledger) {
         let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open(&dir.path().join("t.db")).unwrap();
+        let ledger = Ledger::open(dir.path().join("t.db")).unwrap();
         ledger
             .conn()
             .execute(

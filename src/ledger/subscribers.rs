@@ -3,7 +3,7 @@
 //! chat id is stored about a person, never their name: it is all the
 //! service needs.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::sql::{Conn, OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Ledger, LedgerError, Planner};
@@ -39,7 +39,7 @@ fn split_zones(s: &str) -> Vec<String> {
         .collect()
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscriber> {
+fn from_row(r: &super::sql::Row<'_>) -> super::sql::Result<Subscriber> {
     Ok(Subscriber {
         chat_id: r.get(0)?,
         zones: split_zones(&r.get::<_, String>(1)?),
@@ -125,7 +125,7 @@ impl Ledger {
     }
 }
 
-fn get(conn: &Connection, chat: &str) -> Result<Option<Subscriber>, LedgerError> {
+fn get(conn: &Conn, chat: &str) -> Result<Option<Subscriber>, LedgerError> {
     Ok(conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM subscribers WHERE chat_id = ?1"),
@@ -145,7 +145,7 @@ impl Planner<'_> {
 
 /// Every active subscriber, by chat id. Read through the plan's transaction
 /// so the plan is consistent (an empty list when the bot never ran).
-fn active_subscribers(conn: &Connection) -> Result<Vec<ActiveSubscriber>, LedgerError> {
+fn active_subscribers(conn: &Conn) -> Result<Vec<ActiveSubscriber>, LedgerError> {
     let exists: bool = conn
         .query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE name = 'subscribers'",

@@ -1,18 +1,18 @@
 //! Fixtures shared by the ledger's unit tests.
 
-use rusqlite::{Connection, params};
+use super::sql::{Conn, params};
 
 use super::Ledger;
 
 pub fn ledger() -> (tempfile::TempDir, Ledger) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ledger = Ledger::open(&dir.path().join("t.db")).expect("open");
+    let ledger = Ledger::open(dir.path().join("t.db")).expect("open");
     (dir, ledger)
 }
 
 /// A Telegram delivery `id` to `address` (alert `a<id>`, recipient
 /// `subscriber:<address>`, token `0123456789abcdef…`).
-pub fn delivery(conn: &Connection, id: i64, address: &str, state: &str) {
+pub fn delivery(conn: &Conn, id: i64, address: &str, state: &str) {
     conn.execute(
         "INSERT OR IGNORE INTO alerts (id, template, variables, status, msg_type, audience, channels,
                              rendered, headline, created_at, operator, host, thread_id)

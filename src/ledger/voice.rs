@@ -4,7 +4,7 @@
 //! id and token; a repeated callback changes nothing; a callback about an
 //! older call of the same delivery is kept as evidence only.
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use super::sql::{Behavior, OptionalExtension, params};
 use serde_json::json;
 
 use super::escalation::HELD;
@@ -177,9 +177,7 @@ impl Ledger {
         policy: CallPolicy,
         now: i64,
     ) -> Result<CallEffect, LedgerError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(Behavior::Immediate)?;
         let row: Option<(String, String, Option<String>, String, String)> = tx
             .query_row(
                 "SELECT d.token, d.state, d.provider_id, d.alert_id, a.state
@@ -326,9 +324,7 @@ impl Ledger {
         digits: &str,
         now: i64,
     ) -> Result<Ack, LedgerError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(Behavior::Immediate)?;
         let row: Option<(String, Option<i64>)> = tx
             .query_row(
                 "SELECT token, acknowledged_at FROM deliveries WHERE id = ?1 AND channel = 'voice'",

@@ -122,7 +122,7 @@ impl Ledger {
 
 #[cfg(test)]
 mod tests {
-    use rusqlite::params;
+    use crate::ledger::sql::params;
 
     use super::super::test_support::ledger;
     use super::*;

@@ -28,7 +28,6 @@ mod metrics;
 mod reports;
 mod voice;
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -69,7 +68,7 @@ pub struct App {
 
 impl App {
     pub fn new(
-        database: &Path,
+        database: &crate::ledger::Database,
         token: Secret,
         callback: Option<Callback>,
     ) -> Result<Self, ServeError> {

@@ -47,15 +47,18 @@ pub enum WebError {
         source: std::io::Error,
     },
     #[error("{}", db_text(path, source))]
-    Db { path: PathBuf, source: LedgerError },
+    Db {
+        path: crate::ledger::Database,
+        source: LedgerError,
+    },
 }
 
 /// `database <path>: <what SQLite said>`, whether opening or reading failed.
-fn db_text(path: &Path, source: &LedgerError) -> String {
+fn db_text(path: &crate::ledger::Database, source: &LedgerError) -> String {
     match source {
         LedgerError::Open { .. } => source.to_string(),
-        LedgerError::Sql(e) => format!("database {}: {e}", path.display()),
-        other => format!("database {}: {other}", path.display()),
+        LedgerError::Sql(e) => format!("database {path}: {e}"),
+        other => format!("database {path}: {other}"),
     }
 }
 
@@ -85,7 +88,7 @@ fn owner_hint(path: &Path, source: &std::io::Error) -> String {
 /// What publishing needs from the config.
 #[derive(Debug, Clone)]
 pub struct Site {
-    pub database: PathBuf,
+    pub database: crate::ledger::Database,
     pub output_dir: PathBuf,
     /// Absolute base URL of `output_dir`, ending with `/`.
     pub public_url: Option<String>,
@@ -486,7 +489,7 @@ mod tests {
         )
         .unwrap();
         let site = Site {
-            database: database.clone(),
+            database: database.clone().into(),
             output_dir: dir.path().join("public"),
             public_url: None,
             sender: String::new(),
@@ -514,7 +517,7 @@ mod tests {
     #[test]
     fn times_carry_the_local_offset_without_fraction_or_z() {
         let site = Site {
-            database: PathBuf::new(),
+            database: PathBuf::new().into(),
             output_dir: PathBuf::new(),
             public_url: None,
             sender: String::new(),

@@ -89,7 +89,7 @@ pub struct HttpVoice {
     attempts: u32,
     concurrency: usize,
     rate: Option<f64>,
-    database: std::path::PathBuf,
+    database: crate::ledger::Database,
     /// Opened at the first call (so `--dry-run` creates nothing).
     ledger: Arc<Mutex<Option<Ledger>>>,
 }

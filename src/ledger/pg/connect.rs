@@ -47,6 +47,44 @@ impl PgOptions {
     }
 }
 
+impl PgOptions {
+    /// Checks the URL (and that the password is not given twice), without
+    /// connecting.
+    pub fn validate(&self) -> Result<(), PgError> {
+        config(self).map(|_| ())
+    }
+
+    /// `postgres://user@host:port,…/db`, without a password: for messages
+    /// and logs.
+    pub fn redacted(&self) -> String {
+        let Ok(c) = config(self) else {
+            return "postgres://(not a valid URL)".into();
+        };
+        let ports = c.get_ports();
+        let hosts = c
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let host = match h {
+                    tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                    tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+                };
+                match ports.get(i).or(ports.first()) {
+                    Some(p) => format!("{host}:{p}"),
+                    None => host,
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        format!(
+            "postgres://{}@{hosts}/{}",
+            c.get_user().unwrap_or(""),
+            c.get_dbname().unwrap_or("")
+        )
+    }
+}
+
 /// `database_password_env` (the name of an environment variable) or
 /// `database_password_file` (a file whose content, without its final line
 /// break, is the password); at most one of them. An empty password, an
@@ -118,7 +156,9 @@ pub(super) fn config(options: &PgOptions) -> Result<tokio_postgres::Config, PgEr
     Ok(config)
 }
 
-fn tls(ca_file: Option<&Path>) -> Result<tokio_postgres_rustls::MakeRustlsConnect, PgError> {
+pub(super) fn tls(
+    ca_file: Option<&Path>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, PgError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = ca_file {

@@ -6,7 +6,7 @@
 //! failed migration leaves the schema as it was (PostgreSQL's DDL is
 //! transactional).
 
-use deadpool_postgres::Client;
+use tokio_postgres::Client;
 
 use super::PgError;
 

@@ -53,7 +53,7 @@ pub enum PgError {
 
 /// The server's own words when it sent an error (tokio-postgres displays
 /// only "db error"), else the error and its causes.
-fn describe(e: &tokio_postgres::Error) -> String {
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return format!(
             "{}: {} (SQLSTATE {})",
@@ -86,6 +86,23 @@ impl From<crate::ledger::LedgerError> for PgError {
             other => Self::Corrupt(other.to_string()),
         }
     }
+}
+
+/// The client configuration for `options` (the URL, password, timeouts).
+pub(crate) fn client_config(options: &PgOptions) -> Result<tokio_postgres::Config, PgError> {
+    connect::config(options)
+}
+
+/// The rustls connector for `options`.
+pub(crate) fn tls_connector(
+    options: &PgOptions,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, PgError> {
+    connect::tls(options.ca_file.as_deref())
+}
+
+/// Migrates the schema to [`SCHEMA_VERSION`] (once, under an advisory lock).
+pub(crate) async fn migrate_to_latest(client: &mut tokio_postgres::Client) -> Result<(), PgError> {
+    migrate::to_latest(client).await
 }
 
 /// The ledger in a PostgreSQL database: a pool of connections (each made

@@ -1,0 +1,425 @@
+//! The one SQL interface of the ledger, over SQLite (rusqlite, in process)
+//! or PostgreSQL (a connection on its own thread, see `pg.rs`). The ledger
+//! writes each statement once, in the SQL both understand, with SQLite's
+//! `?N` parameters (rewritten to `$N` for PostgreSQL); the few statements
+//! that differ branch on [`Conn::is_postgres`]. The method names are
+//! rusqlite's, so the ledger reads as it did.
+//!
+//! Transactions: [`Behavior::Immediate`] is SQLite's single writer; on
+//! PostgreSQL it takes one advisory lock for the transaction, so the
+//! read-then-write logic the ledger relies on is serialised the same way
+//! across every process of the deployment. The delivery hot path uses
+//! [`Behavior::Deferred`] with row locks instead (`FOR UPDATE SKIP LOCKED`).
+
+mod pg;
+mod placeholders;
+mod value;
+
+use std::cell::Cell;
+
+pub use pg::PgConn;
+pub use value::{FromValue, Numbered, Params, ToValue, Value, ValueRef};
+
+use value::conversion;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Postgres(String),
+    #[error("the database connection is lost: {0}")]
+    Lost(String),
+    #[error("query returned no rows")]
+    NoRows,
+    #[error("column {column}: {message}")]
+    Conversion { column: String, message: String },
+}
+
+impl SqlError {
+    /// The database went away (not a refusal of this statement): worth
+    /// waiting and trying again.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, Self::Lost(_))
+    }
+}
+
+pub type Result<T, E = SqlError> = std::result::Result<T, E>;
+
+/// `Ok(None)` for a query that found no row.
+pub trait OptionalExtension<T> {
+    fn optional(self) -> Result<Option<T>>;
+}
+
+impl<T> OptionalExtension<T> for Result<T> {
+    fn optional(self) -> Result<Option<T>> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(SqlError::NoRows) | Err(SqlError::Sqlite(rusqlite::Error::QueryReturnedNoRows)) => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// How a transaction begins (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behavior {
+    Deferred,
+    Immediate,
+}
+
+/// Key of the advisory lock that serialises immediate transactions on
+/// PostgreSQL ("allerta!" in ASCII).
+const WRITER_LOCK: i64 = 0x616c_6c65_7274_6121;
+
+enum Backend {
+    Sqlite(rusqlite::Connection),
+    Postgres(PgConn),
+}
+
+pub struct Conn {
+    backend: Backend,
+    changes: Cell<u64>,
+}
+
+impl Conn {
+    pub fn sqlite(conn: rusqlite::Connection) -> Self {
+        Self {
+            backend: Backend::Sqlite(conn),
+            changes: Cell::new(0),
+        }
+    }
+
+    pub fn postgres(conn: PgConn) -> Self {
+        Self {
+            backend: Backend::Postgres(conn),
+            changes: Cell::new(0),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// The SQLite connection, for what only SQLite has (pragmas).
+    pub fn as_sqlite(&self) -> Option<&rusqlite::Connection> {
+        match &self.backend {
+            Backend::Sqlite(c) => Some(c),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// Rows changed by the last `execute`.
+    pub fn changes(&self) -> u64 {
+        self.changes.get()
+    }
+
+    pub fn execute<P: Params>(&self, sql: &str, params: P) -> Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Backend::Postgres(c) => c.batch(sql.to_owned()),
+        }
+    }
+
+    pub fn query_row<T, P, F>(&self, sql: &str, params: P, f: F) -> Result<T>
+    where
+        P: Params,
+        F: FnOnce(&Row<'_>) -> Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+
+    pub fn prepare(&self, sql: &str) -> Result<Stmt<'_>> {
+        Ok(Stmt {
+            conn: self,
+            kind: match &self.backend {
+                Backend::Sqlite(c) => StmtKind::Sqlite(c.prepare(sql)?),
+                Backend::Postgres(_) => StmtKind::Postgres(placeholders::to_dollars(sql)),
+            },
+        })
+    }
+
+    pub fn prepare_cached(&self, sql: &str) -> Result<Stmt<'_>> {
+        Ok(Stmt {
+            conn: self,
+            kind: match &self.backend {
+                Backend::Sqlite(c) => StmtKind::SqliteCached(c.prepare_cached(sql)?),
+                Backend::Postgres(_) => StmtKind::Postgres(placeholders::to_dollars(sql)),
+            },
+        })
+    }
+
+    pub fn transaction(&mut self) -> Result<Tx<'_>> {
+        self.unchecked_transaction()
+    }
+
+    pub fn transaction_with_behavior(&mut self, behavior: Behavior) -> Result<Tx<'_>> {
+        self.begin(behavior)
+    }
+
+    /// A transaction through a shared reference (rusqlite's name): the
+    /// caller makes sure no other transaction is open on this connection.
+    pub fn unchecked_transaction(&self) -> Result<Tx<'_>> {
+        self.begin(Behavior::Deferred)
+    }
+
+    fn begin(&self, behavior: Behavior) -> Result<Tx<'_>> {
+        match (&self.backend, behavior) {
+            (Backend::Sqlite(c), Behavior::Deferred) => c.execute_batch("BEGIN DEFERRED")?,
+            (Backend::Sqlite(c), Behavior::Immediate) => c.execute_batch("BEGIN IMMEDIATE")?,
+            (Backend::Postgres(c), Behavior::Deferred) => c.batch("BEGIN".into())?,
+            (Backend::Postgres(c), Behavior::Immediate) => {
+                c.batch("BEGIN".into())?;
+                let tx = Tx {
+                    conn: self,
+                    done: false,
+                };
+                tx.query_row(
+                    "SELECT pg_advisory_xact_lock(?1)",
+                    [WRITER_LOCK],
+                    |_| Ok(()),
+                )?;
+                return Ok(tx);
+            }
+        }
+        Ok(Tx {
+            conn: self,
+            done: false,
+        })
+    }
+}
+
+/// An open transaction; dropped without [`Tx::commit`], it rolls back.
+pub struct Tx<'c> {
+    conn: &'c Conn,
+    done: bool,
+}
+
+impl Tx<'_> {
+    pub fn commit(mut self) -> Result<()> {
+        self.done = true;
+        self.conn.execute_batch("COMMIT")
+    }
+
+    pub fn rollback(mut self) -> Result<()> {
+        self.done = true;
+        self.conn.execute_batch("ROLLBACK")
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Conn;
+
+    fn deref(&self) -> &Conn {
+        self.conn
+    }
+}
+
+enum StmtKind<'c> {
+    Sqlite(rusqlite::Statement<'c>),
+    SqliteCached(rusqlite::CachedStatement<'c>),
+    Postgres(placeholders::Dollars),
+}
+
+pub struct Stmt<'c> {
+    conn: &'c Conn,
+    kind: StmtKind<'c>,
+}
+
+/// The values of `params` PostgreSQL gets for `statement`.
+fn owned(statement: &placeholders::Dollars, params: &impl Params) -> Result<Vec<Value>> {
+    let values: Vec<Value> = params
+        .values()
+        .into_iter()
+        .map(ValueRef::to_owned)
+        .collect();
+    statement.pick(&values).ok_or_else(|| {
+        SqlError::Postgres(format!(
+            "the statement uses parameter ?{} but only {} were given",
+            statement.used.iter().max().copied().unwrap_or(0),
+            values.len()
+        ))
+    })
+}
+
+impl<'c> Stmt<'c> {
+    fn sqlite(&mut self) -> Option<&mut rusqlite::Statement<'c>> {
+        match &mut self.kind {
+            StmtKind::Sqlite(s) => Some(s),
+            StmtKind::SqliteCached(s) => Some(s),
+            StmtKind::Postgres(_) => None,
+        }
+    }
+
+    fn pg(&self) -> (&PgConn, &placeholders::Dollars) {
+        match (&self.conn.backend, &self.kind) {
+            (Backend::Postgres(c), StmtKind::Postgres(sql)) => (c, sql),
+            _ => unreachable!("a PostgreSQL statement on a PostgreSQL connection"),
+        }
+    }
+
+    pub fn execute<P: Params>(&mut self, params: P) -> Result<usize> {
+        let changes = &self.conn.changes;
+        let n = if let Some(s) = self.sqlite() {
+            let values = params.values();
+            s.execute(rusqlite::params_from_iter(values.iter()))? as u64
+        } else {
+            let (c, sql) = self.pg();
+            c.execute(sql.sql.clone(), owned(sql, &params)?)?
+        };
+        changes.set(n);
+        Ok(n as usize)
+    }
+
+    pub fn query<P: Params>(&mut self, params: P) -> Result<Rows<'_>> {
+        if self.sqlite().is_some() {
+            let values = params.values();
+            let s = self.sqlite().expect("sqlite");
+            Ok(Rows::Sqlite(s.query(rusqlite::params_from_iter(values))?))
+        } else {
+            let (c, sql) = self.pg();
+            let set = c.query(sql.sql.clone(), owned(sql, &params)?)?;
+            Ok(Rows::Postgres { set, next: 0 })
+        }
+    }
+
+    pub fn query_row<T, P, F>(&mut self, params: P, f: F) -> Result<T>
+    where
+        P: Params,
+        F: FnOnce(&Row<'_>) -> Result<T>,
+    {
+        let mut rows = self.query(params)?;
+        match rows.next()? {
+            Some(row) => f(&row),
+            None => Err(SqlError::NoRows),
+        }
+    }
+
+    pub fn query_map<T, P, F>(
+        &mut self,
+        params: P,
+        mut f: F,
+    ) -> Result<std::vec::IntoIter<Result<T>>>
+    where
+        P: Params,
+        F: FnMut(&Row<'_>) -> Result<T>,
+    {
+        let mut rows = self.query(params)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(f(&row));
+        }
+        Ok(out.into_iter())
+    }
+
+    pub fn exists<P: Params>(&mut self, params: P) -> Result<bool> {
+        Ok(self.query(params)?.next()?.is_some())
+    }
+}
+
+pub enum Rows<'s> {
+    Sqlite(rusqlite::Rows<'s>),
+    Postgres { set: pg::ResultSet, next: usize },
+}
+
+impl Rows<'_> {
+    #[allow(clippy::should_implement_trait)] // a lending iterator, as rusqlite's
+    pub fn next(&mut self) -> Result<Option<Row<'_>>> {
+        match self {
+            Self::Sqlite(rows) => Ok(rows.next()?.map(Row::Sqlite)),
+            Self::Postgres { set, next } => {
+                let Some(values) = set.rows.get(*next) else {
+                    return Ok(None);
+                };
+                *next += 1;
+                Ok(Some(Row::Postgres {
+                    columns: &set.columns,
+                    values,
+                }))
+            }
+        }
+    }
+}
+
+/// A column's position (rusqlite's `RowIndex`, positions only).
+pub trait RowIndex {
+    fn index(self) -> usize;
+}
+
+impl RowIndex for usize {
+    fn index(self) -> usize {
+        self
+    }
+}
+
+pub enum Row<'a> {
+    Sqlite(&'a rusqlite::Row<'a>),
+    Postgres {
+        columns: &'a [String],
+        values: &'a [Value],
+    },
+}
+
+impl Row<'_> {
+    pub fn get<I: RowIndex, T: FromValue>(&self, idx: I) -> Result<T> {
+        let idx = idx.index();
+        let value = self.get_ref(idx)?;
+        T::from_value(value).map_err(|m| match self {
+            Self::Postgres { columns, .. } => SqlError::Conversion {
+                column: columns.get(idx).cloned().unwrap_or_else(|| idx.to_string()),
+                message: m,
+            },
+            Self::Sqlite(r) => SqlError::Conversion {
+                column: r
+                    .as_ref()
+                    .column_name(idx)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|_| idx.to_string()),
+                message: m,
+            },
+        })
+    }
+
+    pub fn get_ref(&self, idx: usize) -> Result<ValueRef<'_>> {
+        match self {
+            Self::Sqlite(r) => {
+                use rusqlite::types::ValueRef as R;
+                Ok(match r.get_ref(idx)? {
+                    R::Null => ValueRef::Null,
+                    R::Integer(i) => ValueRef::Int(i),
+                    R::Real(f) => ValueRef::Real(f),
+                    R::Text(t) => ValueRef::Text(
+                        std::str::from_utf8(t).map_err(|e| conversion(idx, e.to_string()))?,
+                    ),
+                    R::Blob(b) => ValueRef::Blob(b),
+                })
+            }
+            Self::Postgres { values, .. } => values
+                .get(idx)
+                .map(Value::as_ref)
+                .ok_or_else(|| conversion(idx, "no such column".into())),
+        }
+    }
+}
+
+/// An error converting a column, for code that parses what it read.
+pub fn conversion_error(column: usize, message: impl Into<String>) -> SqlError {
+    conversion(column, message.into())
+}
+
+/// The ledger's parameters of mixed types (rusqlite's `params!`).
+pub use crate::sql_params as params;
