@@ -543,7 +543,7 @@ fn database(
             .as_deref(),
     )
     .map_err(|e| ("general.database_password_env", e.to_string()))?;
-    options.ca_file = g.database_ca_file.clone().map(|p| rel(p));
+    options.ca_file = g.database_ca_file.clone().map(rel);
     if let Some(lease) = &g.lease {
         let lease = humantime::parse_duration(lease)
             .map_err(|e| ("general.lease", format!("`{lease}`: {e}")))?;

@@ -47,14 +47,12 @@ pub enum WebError {
         source: std::io::Error,
     },
     #[error("{}", db_text(path, source))]
-    Db {
-        path: crate::ledger::Database,
-        source: LedgerError,
-    },
+    /// `path` is the database as shown (a file, or a URL without password).
+    Db { path: String, source: LedgerError },
 }
 
 /// `database <path>: <what SQLite said>`, whether opening or reading failed.
-fn db_text(path: &crate::ledger::Database, source: &LedgerError) -> String {
+fn db_text(path: &str, source: &LedgerError) -> String {
     match source {
         LedgerError::Open { .. } => source.to_string(),
         LedgerError::Sql(e) => format!("database {path}: {e}"),
@@ -183,7 +181,7 @@ impl Site {
 
     fn snapshot(&self) -> Result<Snapshot, WebError> {
         let db_err = |source| WebError::Db {
-            path: self.database.clone(),
+            path: self.database.to_string(),
             source,
         };
         match Ledger::open_existing_read_only(&self.database).map_err(db_err)? {
