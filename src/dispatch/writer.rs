@@ -144,7 +144,7 @@ fn run(
             Ok(c) => Some(c),
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                ledger.record(&batch)?;
+                ledger.record(owner, &batch)?;
                 return Ok(());
             }
         };
@@ -158,11 +158,11 @@ fn run(
             if !must_flush && oldest.is_some_and(|t| t.elapsed() < FLUSH_EVERY) {
                 continue;
             }
-            flush(ledger, &mut batch, &mut failure);
+            flush(ledger, owner, &mut batch, &mut failure);
             oldest = None;
             continue;
         }
-        flush(ledger, &mut batch, &mut failure);
+        flush(ledger, owner, &mut batch, &mut failure);
         oldest = None;
         if last_lease.elapsed() > Duration::from_secs(10) {
             // A lost lease is noticed by the next claim, which checks the
@@ -227,11 +227,11 @@ fn failed<T>(failure: &Option<String>) -> Option<Result<T, String>> {
     failure.clone().map(Err)
 }
 
-fn flush(ledger: &mut Ledger, batch: &mut Vec<Record>, failure: &mut Option<String>) {
+fn flush(ledger: &mut Ledger, owner: &str, batch: &mut Vec<Record>, failure: &mut Option<String>) {
     if batch.is_empty() {
         return;
     }
-    if let Err(e) = ledger.record(batch) {
+    if let Err(e) = ledger.record(owner, batch) {
         tracing::error!(error = %e, rows = batch.len(), "cannot record delivery outcomes");
         failure.get_or_insert_with(|| format!("cannot record delivery outcomes: {e}"));
     }

@@ -116,6 +116,10 @@ impl Ledger {
         owner: &str,
         ttl: Duration,
     ) -> Result<Option<String>, LedgerError> {
+        if self.conn.is_postgres() {
+            // Per-delivery leases instead (SPEC §18): any number of workers.
+            return Ok(None);
+        }
         for _ in 0..5 {
             let now = now_ms();
             let (holder, until) = self.read_lease(alert_id)?;
@@ -128,7 +132,7 @@ impl Ledger {
             }
             let swapped = self.conn.execute(
                 "UPDATE alerts SET lease_owner = ?2, lease_until = ?3
-                 WHERE id = ?1 AND lease_owner IS ?4",
+                 WHERE id = ?1 AND lease_owner IS NOT DISTINCT FROM ?4",
                 params![alert_id, owner, now + ttl.as_millis() as i64, holder],
             )?;
             if swapped == 1 {
@@ -147,6 +151,19 @@ impl Ledger {
         owner: &str,
         ttl: Duration,
     ) -> Result<bool, LedgerError> {
+        if self.conn.is_postgres() {
+            // The claims this worker holds stay its own.
+            self.conn.execute(
+                "UPDATE deliveries SET lease_until = ?3
+                 WHERE alert_id = ?1 AND lease_owner = ?2 AND state = 'sending'",
+                params![
+                    alert_id,
+                    owner,
+                    now_ms() + self.delivery_lease.as_millis() as i64
+                ],
+            )?;
+            return Ok(true);
+        }
         Ok(self.conn.execute(
             "UPDATE alerts SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2",
             params![alert_id, owner, now_ms() + ttl.as_millis() as i64],
@@ -154,6 +171,9 @@ impl Ledger {
     }
 
     pub fn release_lease(&self, alert_id: &str, owner: &str) -> Result<(), LedgerError> {
+        if self.conn.is_postgres() {
+            return Ok(());
+        }
         self.conn.execute(
             "UPDATE alerts SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
             params![alert_id, owner],
@@ -163,6 +183,9 @@ impl Ledger {
 
     /// The live holder of an alert's lease other than `owner`, if any.
     pub fn lease_holder(&self, alert_id: &str, owner: &str) -> Result<Option<String>, LedgerError> {
+        if self.conn.is_postgres() {
+            return Ok(None);
+        }
         Ok(match self.read_lease(alert_id)? {
             (Some(h), Some(until)) if h != owner && until > now_ms() && lease_holder_alive(&h) => {
                 Some(h)

@@ -121,14 +121,18 @@ fn insert_range(
         "INSERT INTO deliveries (alert_id, channel, address, recipient, language, state, updated_at, token, outside_drill,
                                  escalation_step, held_until, next_attempt_at)
          SELECT ?1, a.channel, a.address, c.contact_id, COALESCE(c.language, ?2), 'pending', ?3,
-                lower(hex(randomblob(16))), NOT {drill}, {step}, {until}, {next}
+                {token}, CASE WHEN {drill} THEN 0 ELSE 1 END, {step}, {until}, {next}
          FROM registry_addresses a JOIN registry_contacts c ON c.row = a.row
          WHERE a.seq BETWEEN ?5 AND ?6
-           AND +a.channel IN (SELECT value FROM json_each(?4)) AND {audience}
+           AND {plus}a.channel IN (SELECT value FROM {channels}) AND {audience}
          ORDER BY a.seq
          ON CONFLICT (alert_id, channel, address) DO NOTHING",
-        audience = matches("1"),
-        drill = matches("2"),
+        token = conn.random_token(),
+        // SQLite's `+`: the range of `seq` is the index to use (file order).
+        plus = if conn.is_postgres() { "" } else { "+" },
+        channels = conn.json_each("?4"),
+        audience = matches(conn, "1"),
+        drill = matches(conn, "2"),
         step = per_hold(&spec.holds, |h| i64::from(h.step), "NULL"),
         until = per_hold(&spec.holds, |h| h.until_ms, "NULL"),
         next = per_hold(&spec.holds, |_| super::escalation::HELD, "0"),

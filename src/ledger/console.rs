@@ -104,7 +104,7 @@ impl Ledger {
                AND c.contact_id NOT IN (SELECT recipient FROM deliveries
                                         WHERE alert_id = ?1 AND recipient IS NOT NULL)
              ORDER BY c.row",
-            super::registry::matches("1")
+            super::registry::matches(&self.conn, "1")
         );
         let (all, zones, groups) = audience.sql_values();
         let mut stmt = self.conn.prepare(&sql)?;

@@ -131,9 +131,10 @@ mod tests {
     fn insert(l: &Ledger, id: i64, channel: &str, recipient: &str, held: Option<i64>) {
         l.conn()
             .execute(
-                "INSERT OR IGNORE INTO alerts (id, template, variables, status, msg_type, audience, channels,
+                "INSERT INTO alerts (id, template, variables, status, msg_type, audience, channels,
                                                rendered, headline, created_at, operator, host, thread_id)
-                 VALUES ('a1', 't', '{}', 'Actual', 'Alert', '{}', '[]', '{}', 'h', 'now', 'o', 'h', 'a1')",
+                 VALUES ('a1', 't', '{}', 'Actual', 'Alert', '{}', '[]', '{}', 'h', 'now', 'o', 'h', 'a1')
+                 ON CONFLICT DO NOTHING",
                 [],
             )
             .expect("alert");

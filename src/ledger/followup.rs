@@ -65,10 +65,13 @@ impl Ledger {
         Ok(self
             .conn
             .query_row(
-                "SELECT id, msg_type FROM alerts
-                 WHERE msg_type IN ('Update', 'Cancel')
-                   AND EXISTS (SELECT 1 FROM json_each(alerts.refs) WHERE value = ?1)
-                 ORDER BY rowid DESC LIMIT 1",
+                &format!(
+                    "SELECT id, msg_type FROM alerts
+                     WHERE msg_type IN ('Update', 'Cancel')
+                       AND EXISTS (SELECT 1 FROM {} WHERE value = ?1)
+                     ORDER BY rowid DESC LIMIT 1",
+                    self.conn.json_each("alerts.refs")
+                ),
                 [id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -125,14 +128,15 @@ fn copy_deliveries(
     let mut stmt = conn.prepare(&format!(
         "INSERT INTO deliveries (alert_id, channel, address, recipient, language, state, updated_at, token, outside_drill,
                                  escalation_step, held_until, next_attempt_at)
-         SELECT ?1, channel, address, recipient, language, 'pending', ?4, lower(hex(randomblob(16))), outside_drill,
+         SELECT ?1, channel, address, recipient, language, 'pending', ?4, {token}, outside_drill,
                 escalation_step,
                 CASE WHEN state = 'pending' THEN held_until END,
                 CASE WHEN state = 'pending' AND held_until IS NOT NULL THEN next_attempt_at ELSE 0 END
          FROM deliveries WHERE alert_id = ?2 AND channel = ?3 AND state IN {}
          ORDER BY id
          ON CONFLICT (alert_id, channel, address) DO NOTHING",
-        kind.sql()
+        kind.sql(),
+        token = conn.random_token(),
     ))?;
     for channel in channels {
         total += stmt.execute(params![to, original, channel.as_str(), now_ms()])?;
@@ -214,8 +218,9 @@ impl Ledger {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT channel, COUNT(DISTINCT address), COUNT(DISTINCT CASE WHEN outside_drill = 1 THEN address END)
              FROM deliveries
-             WHERE alert_id IN (SELECT value FROM json_each(?1)) AND state IN {}
+             WHERE alert_id IN (SELECT value FROM {}) AND state IN {}
              GROUP BY channel",
+            self.conn.json_each("?1"),
             FollowUp::Cancel.sql()
         ))?;
         let mut out = BTreeMap::new();

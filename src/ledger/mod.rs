@@ -166,6 +166,8 @@ impl From<&Database> for Database {
 
 pub struct Ledger {
     conn: Conn,
+    /// How long a claim holds a delivery on PostgreSQL (`[general] lease`).
+    delivery_lease: Duration,
 }
 
 /// Milliseconds since the Unix epoch: the ledger's clock for deliveries.
@@ -199,6 +201,7 @@ impl Ledger {
             Database::Postgres(options) => {
                 let mut ledger = Self {
                     conn: Conn::postgres(sql::PgConn::open(&options)?),
+                    delivery_lease: options.lease,
                 };
                 ledger.chain_legacy_audit_rows()?;
                 Ok(ledger)
@@ -248,6 +251,7 @@ impl Ledger {
             .map_err(open_err)?;
         let mut ledger = Self {
             conn: Conn::sqlite(conn),
+            delivery_lease: Duration::from_secs(30),
         };
         ledger.chain_legacy_audit_rows()?;
         Ok(ledger)
@@ -290,6 +294,7 @@ impl Ledger {
         conn.busy_timeout(Duration::from_secs(10))?;
         Ok(Some(Self {
             conn: Conn::sqlite(conn),
+            delivery_lease: Duration::from_secs(30),
         }))
     }
 

@@ -89,20 +89,37 @@ impl Ledger {
         if state != AlertState::Sending {
             return Ok(Err(Halt::State(state)));
         }
-        if holder.as_deref() != Some(owner) {
+        // On PostgreSQL several workers share the alert (SPEC §18): each
+        // claim is a per-delivery lease, rows locked by another worker's
+        // claim are skipped, and a claim whose lease expired (its worker
+        // died) is taken over; its outcome is unknown, so it is sent again.
+        let postgres = tx.is_postgres();
+        if !postgres && holder.as_deref() != Some(owner) {
             return Ok(Err(Halt::LeaseLost { holder }));
         }
         let mut claimed = {
-            let mut stmt = tx.prepare_cached(
+            let mut stmt = tx.prepare_cached(if postgres {
+                "UPDATE deliveries SET state = 'sending', updated_at = ?4,
+                        lease_owner = ?5, lease_until = ?6
+                 WHERE id IN (SELECT id FROM deliveries
+                              WHERE alert_id = ?1 AND channel = ?2
+                                AND (state = 'pending' AND next_attempt_at <= ?4
+                                     OR state = 'sending' AND lease_until < ?4)
+                              ORDER BY id LIMIT ?3
+                              FOR UPDATE SKIP LOCKED)
+                 RETURNING id, address, recipient, language, attempts, token"
+            } else {
                 "UPDATE deliveries SET state = 'sending', updated_at = ?4
                  WHERE id IN (SELECT id FROM deliveries
                               WHERE alert_id = ?1 AND channel = ?2 AND state = 'pending'
                                 AND next_attempt_at <= ?4
                               ORDER BY id LIMIT ?3)
-                 RETURNING id, address, recipient, language, attempts, token",
-            )?;
+                 RETURNING id, address, recipient, language, attempts, token"
+            })?;
+            let until = now + self.delivery_lease.as_millis() as i64;
+            let values = params![alert_id, channel.as_str(), limit as i64, now, owner, until];
             let rows = stmt.query_map(
-                params![alert_id, channel.as_str(), limit as i64, now],
+                if postgres { values } else { &values[..4] },
                 |r| {
                     Ok(Claimed {
                         id: r.get(0)?,
@@ -123,18 +140,25 @@ impl Ledger {
         Ok(Ok(claimed))
     }
 
-    /// Writes a batch of outcomes in one transaction.
-    pub fn record(&mut self, batch: &[Record]) -> Result<(), LedgerError> {
+    /// Writes a batch of outcomes in one transaction. Each is written only
+    /// while the delivery is still `sending` and, on PostgreSQL, still
+    /// claimed by `owner`, in the same statement: an outcome from a worker
+    /// whose claim was taken over changes nothing (its attempt is still
+    /// recorded: a message did leave).
+    pub fn record(&mut self, owner: &str, batch: &[Record]) -> Result<(), LedgerError> {
         if batch.is_empty() {
             return Ok(());
         }
+        let owner = self.conn.is_postgres().then_some(owner);
         let tx = self.conn.transaction()?;
         {
             let mut update = tx.prepare_cached(
                 "UPDATE deliveries
                  SET state = ?2, attempts = attempts + ?3, next_attempt_at = ?4,
-                     provider_id = COALESCE(?5, provider_id), last_error = ?6, updated_at = ?7
-                 WHERE id = ?1 AND state = 'sending'",
+                     provider_id = COALESCE(?5, provider_id), last_error = ?6, updated_at = ?7,
+                     lease_owner = NULL, lease_until = NULL
+                 WHERE id = ?1 AND state = 'sending'
+                   AND (CAST(?8 AS text) IS NULL OR lease_owner = CAST(?8 AS text))",
             )?;
             let mut attempt = tx.prepare_cached(
                 "INSERT INTO attempts (delivery_id, at, outcome, provider_id, detail)
@@ -181,7 +205,8 @@ impl Ledger {
                     next,
                     provider,
                     error,
-                    r.at_ms
+                    r.at_ms,
+                    owner
                 ])?;
                 attempt.execute(params![r.delivery_id, r.at_ms, outcome, provider, error])?;
             }
@@ -197,7 +222,10 @@ impl Ledger {
     /// them.
     pub fn unsettled(&self, alert_id: &str, channel: ChannelId) -> Result<Backlog, LedgerError> {
         Ok(self.conn.query_row(
-            "SELECT COUNT(*), MIN(next_attempt_at),
+            // Another worker's claim (PostgreSQL) is due when its lease ends.
+            "SELECT COUNT(*),
+                    MIN(CASE WHEN state = 'sending' AND lease_until IS NOT NULL
+                             THEN lease_until ELSE next_attempt_at END),
                     EXISTS (SELECT 1 FROM plan_pending WHERE alert_id = ?1)
              FROM deliveries
              WHERE alert_id = ?1 AND channel = ?2 AND state IN ('pending', 'sending')
@@ -216,12 +244,17 @@ impl Ledger {
     /// After a crash: deliveries left in `sending` have an unknown outcome.
     /// For an emergency a duplicate beats a loss, so they go back to
     /// `pending`. Returns how many.
+    /// On PostgreSQL only the claims whose lease expired: the others belong
+    /// to live workers.
     pub fn reset_sending(&self, alert_id: &str) -> Result<usize, LedgerError> {
+        let now = now_ms();
         Ok(self.conn.execute(
             "UPDATE deliveries SET state = 'pending', next_attempt_at = 0, updated_at = ?2,
-                    last_error = 'outcome unknown after interruption: re-sent'
-             WHERE alert_id = ?1 AND state = 'sending'",
-            params![alert_id, now_ms()],
+                    last_error = 'outcome unknown after interruption: re-sent',
+                    lease_owner = NULL, lease_until = NULL
+             WHERE alert_id = ?1 AND state = 'sending'
+               AND (lease_until IS NULL OR lease_until < ?2)",
+            params![alert_id, now],
         )?)
     }
 

@@ -2,7 +2,7 @@
 //! validated, so a send plans its whole contact audience with one
 //! `INSERT … SELECT` inside the plan's transaction.
 
-use super::sql::{Behavior, OptionalExtension, params};
+use super::sql::{Conn, Behavior, OptionalExtension, params};
 
 use super::{Hold, Ledger, LedgerError, Planner};
 use crate::domain::ChannelId;
@@ -51,12 +51,12 @@ impl RegistryWriter<'_> {
         }
         for zone in &c.zones {
             self.tx
-                .prepare_cached("INSERT OR IGNORE INTO registry_zones (row, zone) VALUES (?1, ?2)")?
+                .prepare_cached("INSERT INTO registry_zones (row, zone) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
                 .execute(params![self.row, zone])?;
         }
         for group in &c.groups {
             self.tx
-                .prepare_cached("INSERT OR IGNORE INTO registry_groups (row, grp) VALUES (?1, ?2)")?
+                .prepare_cached("INSERT INTO registry_groups (row, grp) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
                 .execute(params![self.row, group])?;
         }
         Ok(())
@@ -132,13 +132,15 @@ impl Ledger {
 /// `c.row` is in the audience: SQL over the registry's zone and group
 /// tables, probed per contact through their primary keys (a chunk costs
 /// its own rows, never a pass over the whole registry).
-pub(super) fn matches(prefix: &str) -> String {
+pub(super) fn matches(conn: &Conn, prefix: &str) -> String {
     format!(
         "(?{p}1 OR EXISTS (SELECT 1 FROM registry_zones z
-                           WHERE z.zone IN (SELECT value FROM json_each(?{p}2)) AND z.row = c.row)
+                           WHERE z.zone IN (SELECT value FROM {zones}) AND z.row = c.row)
                OR EXISTS (SELECT 1 FROM registry_groups g
-                           WHERE g.grp IN (SELECT value FROM json_each(?{p}3)) AND g.row = c.row))",
-        p = prefix
+                           WHERE g.grp IN (SELECT value FROM {groups}) AND g.row = c.row))",
+        p = prefix,
+        zones = conn.json_each(&format!("?{prefix}2")),
+        groups = conn.json_each(&format!("?{prefix}3")),
     )
 }
 
@@ -196,7 +198,7 @@ impl Planner<'_> {
         let sql = format!(
             "SELECT EXISTS (SELECT 1 FROM registry_addresses a JOIN registry_contacts c ON c.row = a.row
                             WHERE a.channel = ?1 AND a.address = ?2 AND {})",
-            matches("1")
+            matches(self.conn(), "1")
         );
         let (all, zones, groups) = audience.sql_values();
         Ok(self.conn().prepare_cached(&sql)?.query_row(

@@ -163,10 +163,14 @@ impl Ledger {
         let complete = match report.state {
             ReportState::Delivered if parts > 1 => {
                 let delivered_parts: u32 = tx.query_row(
-                    "SELECT COUNT(DISTINCT json_extract(detail, '$.part')) FROM attempts
-                     WHERE delivery_id = ?1 AND outcome = 'report'
-                       AND json_extract(detail, '$.state') = 'delivered'
-                       AND json_extract(detail, '$.parts') = ?2",
+                    &format!(
+                        "SELECT COUNT(DISTINCT {part}) FROM attempts
+                         WHERE delivery_id = ?1 AND outcome = 'report'
+                           AND {state} = 'delivered' AND {parts} = CAST(?2 AS text)",
+                        part = tx.json_text("detail", "'part'"),
+                        state = tx.json_text("detail", "'state'"),
+                        parts = tx.json_text("detail", "'parts'"),
+                    ),
                     params![delivery_id, parts],
                     |r| r.get(0),
                 )?;
@@ -307,7 +311,7 @@ mod tests {
             .unwrap();
         assert!(matches!(effect, Effect::Delivered { .. }));
         // The engine's batched outcome only applies to rows still `sending`.
-        l.record(&[crate::ledger::Record {
+        l.record("test", &[crate::ledger::Record {
             delivery_id: 1,
             at_ms: 2,
             outcome: crate::ledger::Outcome::Sent { provider_id: None },

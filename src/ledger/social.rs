@@ -26,7 +26,7 @@ impl Ledger {
         &self,
         alert_id: &str,
     ) -> Result<BTreeMap<ChannelId, SocialThread>, LedgerError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT d.channel, d.provider_id
              FROM alerts cur
              JOIN alerts a ON a.thread_id = cur.thread_id AND a.rowid < cur.rowid
@@ -35,10 +35,11 @@ impl Ledger {
                AND d.channel IN ('facebook', 'mastodon', 'bluesky')
                AND d.state IN ('sent', 'delivered')
                AND d.provider_id IS NOT NULL
-               AND json_extract(a.transports, '$.' || d.channel)
-                   IS json_extract(cur.transports, '$.' || d.channel)
+               AND {before} IS NOT DISTINCT FROM {now}
              ORDER BY a.rowid, d.id",
-        )?;
+            before = self.conn.json_text("a.transports", "d.channel"),
+            now = self.conn.json_text("cur.transports", "d.channel"),
+        ))?;
         let mut out: BTreeMap<ChannelId, SocialThread> = BTreeMap::new();
         for row in stmt.query_map([alert_id], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))

@@ -144,18 +144,9 @@ impl Planner<'_> {
 }
 
 /// Every active subscriber, by chat id. Read through the plan's transaction
-/// so the plan is consistent (an empty list when the bot never ran).
+/// so the plan is consistent (migration 1 made the table: empty when the
+/// bot never ran).
 fn active_subscribers(conn: &Conn) -> Result<Vec<ActiveSubscriber>, LedgerError> {
-    let exists: bool = conn
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'subscribers'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n > 0)?;
-    if !exists {
-        return Ok(Vec::new());
-    }
     let mut stmt = conn.prepare(
         "SELECT chat_id, zones, language FROM subscribers WHERE active = 1 ORDER BY chat_id",
     )?;

@@ -14,9 +14,9 @@ pub fn ledger() -> (tempfile::TempDir, Ledger) {
 /// `subscriber:<address>`, token `0123456789abcdef…`).
 pub fn delivery(conn: &Conn, id: i64, address: &str, state: &str) {
     conn.execute(
-        "INSERT OR IGNORE INTO alerts (id, template, variables, status, msg_type, audience, channels,
+        "INSERT INTO alerts (id, template, variables, status, msg_type, audience, channels,
                              rendered, headline, created_at, operator, host, thread_id)
-         VALUES ('a' || ?1, 't', '{}', 'Actual', 'Alert', '{}', '[]', '{}', 'h', 'now', 'o', 'h', 'a' || ?1)",
+         VALUES ('a' || ?1, 't', '{}', 'Actual', 'Alert', '{}', '[]', '{}', 'h', 'now', 'o', 'h', 'a' || ?1) ON CONFLICT DO NOTHING",
         [id],
     )
     .expect("alert");

@@ -52,9 +52,14 @@ impl Ledger {
             "SELECT id, status, msg_type, refs, audience, rendered, created_at, expires_at
              FROM alerts a
              WHERE state != 'cancelled'
-               AND (expires_at IS NULL OR julianday(expires_at) > julianday('now'))
+               AND (expires_at IS NULL OR {unexpired})
                AND {PUBLISHED}
-             ORDER BY rowid"
+             ORDER BY rowid",
+            unexpired = if self.conn.is_postgres() {
+                "CAST(expires_at AS timestamptz) > now()"
+            } else {
+                "julianday(expires_at) > julianday('now')"
+            }
         ))?;
         let rows = stmt.query_map([], |r| {
             Ok((

@@ -111,6 +111,34 @@ impl Conn {
         }
     }
 
+    /// An SQL expression giving a fresh random token of 32 lowercase hex
+    /// digits (a delivery's secret for its links): 128 random bits on
+    /// SQLite, a version 4 UUID's 122 from the server's strong random
+    /// source on PostgreSQL.
+    pub fn random_token(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "lower(hex(randomblob(16)))",
+            Backend::Postgres(_) => "replace(CAST(gen_random_uuid() AS text), '-', '')",
+        }
+    }
+
+    /// `FROM` items listing the text values of a JSON array (a parameter or
+    /// a column), as a one-column table whose column is `value`.
+    pub fn json_each(&self, array: &str) -> String {
+        match self.backend {
+            Backend::Sqlite(_) => format!("json_each({array})"),
+            Backend::Postgres(_) => format!("json_array_elements_text(CAST({array} AS json))"),
+        }
+    }
+
+    /// The text at `key` of a JSON object (a column), or NULL.
+    pub fn json_text(&self, object: &str, key: &str) -> String {
+        match self.backend {
+            Backend::Sqlite(_) => format!("CAST(json_extract({object}, '$.' || {key}) AS text)"),
+            Backend::Postgres(_) => format!("(CAST({object} AS json) ->> {key})"),
+        }
+    }
+
     /// Rows changed by the last `execute`.
     pub fn changes(&self) -> u64 {
         self.changes.get()

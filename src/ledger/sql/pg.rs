@@ -217,7 +217,11 @@ impl Session {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.client.prepare(sql).await.map_err(error)?;
+        let s = self
+            .client
+            .prepare(sql)
+            .await
+            .map_err(|e| in_statement(error(e), sql))?;
         self.statements.insert(sql.to_owned(), s.clone());
         Ok(s)
     }
@@ -272,6 +276,18 @@ impl Session {
             self.in_transaction = false;
         }
         r
+    }
+}
+
+/// A refused statement names itself (its start), so the error can be found.
+fn in_statement(e: SqlError, sql: &str) -> SqlError {
+    match e {
+        SqlError::Postgres(m) => {
+            let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+            let cut: String = flat.chars().take(160).collect();
+            SqlError::Postgres(format!("{m}, in `{cut}`"))
+        }
+        other => other,
     }
 }
 
