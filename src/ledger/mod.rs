@@ -82,6 +82,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_registry.sql"),
     include_str!("migrations/005_plan_chunks.sql"),
     include_str!("migrations/006_voice.sql"),
+    include_str!("migrations/007_delivery_leases.sql"),
 ];
 
 /// The schema version a fully migrated database has (`user_version`).

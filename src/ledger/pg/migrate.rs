@@ -1,6 +1,7 @@
 //! Versioned migrations for PostgreSQL. Version N has the same tables as
-//! SQLite's `user_version` N (001–006 are their counterparts; 007 adds the
-//! per-delivery leases of SPEC §18). `schema_version` has one row per
+//! SQLite's `user_version` N: migration N here is the counterpart of
+//! SQLite's migration N (`src/ledger/migrations`), column for column.
+//! `schema_version` (PostgreSQL only) has one row per
 //! migration applied. All pending migrations run in one transaction under
 //! an advisory lock: processes starting together migrate once, and a
 //! failed migration leaves the schema as it was (PostgreSQL's DDL is

@@ -1,18 +1,15 @@
--- Per-delivery leases (SPEC §18), PostgreSQL only for now: several
--- processes work one alert. A delivery in `sending` always has an owner
--- and an expiry (the database's clock, so the workers' clocks never
--- matter); once `lease_until` has passed another worker may take it over.
--- Every other state has no lease. The CHECK makes a settle that forgets to
--- release the lease, or a claim that forgets to take one, an error.
+-- PostgreSQL counterpart of SQLite migration 007: per-delivery leases
+-- (SPEC §18). A claim sets `lease_owner` (the worker's id) and
+-- `lease_until` (ms since the epoch) on the deliveries it moves to
+-- `sending`; once `lease_until` has passed, another worker may take the
+-- delivery over. Settling checks state and owner in the same statement.
+-- NULL: no per-delivery lease (every state but `sending`).
 ALTER TABLE deliveries
-    ADD COLUMN lease_owner text,
-    ADD COLUMN lease_until timestamptz;
--- Rows left in `sending` by an older version (outcome unknown) get an
--- already expired lease: the first claim takes them over and re-sends.
-UPDATE deliveries SET lease_owner = 'migration 7', lease_until = '-infinity' WHERE state = 'sending';
-ALTER TABLE deliveries ADD CONSTRAINT deliveries_lease_check
-    CHECK ((state = 'sending') = (lease_owner IS NOT NULL AND lease_until IS NOT NULL));
--- Take-over looks for expired leases of one alert and channel.
-CREATE INDEX deliveries_leases ON deliveries (alert_id, channel, lease_until) WHERE state = 'sending';
--- Renewing a worker's leases finds its claims.
-CREATE INDEX deliveries_lease_owner ON deliveries (lease_owner) WHERE state = 'sending';
+    ADD COLUMN lease_owner text COLLATE "C",
+    ADD COLUMN lease_until bigint;            -- ms; NULL: no lease
+
+-- Take-over looks for the expired claims of one alert and channel: only
+-- rows in `sending` are in this index, so it stays as small as the
+-- deliveries in flight.
+CREATE INDEX deliveries_leases ON deliveries (alert_id, channel, lease_until)
+    WHERE state = 'sending';
