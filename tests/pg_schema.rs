@@ -86,6 +86,12 @@ async fn the_postgresql_schema_is_the_sqlite_schema_column_for_column() {
     assert!(lite["deliveries"].columns.contains_key("lease_until"));
     assert!(lite["deliveries"].indexes.contains_key("deliveries_leases"));
     assert!(lite["registry_addresses"].foreign_keys.len() == 1);
+    assert_eq!(
+        lite["alerts"].checks.len(),
+        3,
+        "{:?}",
+        lite["alerts"].checks
+    );
     let differences = schema::differences(&lite, &pg);
     assert!(
         differences.is_empty(),
@@ -151,6 +157,18 @@ const PG_DRIFTS: &[Drift] = &[
         says: "deliveries(alert_id, held_until): index deliveries_held only in SQLite",
     },
     Drift {
+        sql: "ALTER TABLE alerts DROP CONSTRAINT alerts_state_check;
+              ALTER TABLE alerts ADD CONSTRAINT alerts_state_check
+              CHECK (state IN ('sending', 'paused', 'settled', 'cancelled', 'rejected'))",
+        says: "alerts: CHECK ['awaiting_approval' 'cancelled' 'paused' 'rejected' 'sending' \
+               'settled' state] only in SQLite",
+    },
+    Drift {
+        sql: "ALTER TABLE registry_state DROP CONSTRAINT registry_state_single;
+              ALTER TABLE registry_state ADD CONSTRAINT registry_state_single CHECK (id >= 1)",
+        says: "registry_state: CHECK [1 = id] only in SQLite",
+    },
+    Drift {
         sql: "CREATE TABLE stray (x bigint)",
         says: "table stray: only in PostgreSQL",
     },
@@ -164,6 +182,10 @@ const SQLITE_DRIFTS: &[Drift] = &[
     Drift {
         sql: "ALTER TABLE voice_calls ADD COLUMN price NUMERIC",
         says: "voice_calls.price: SQLite declares `NUMERIC`",
+    },
+    Drift {
+        sql: "ALTER TABLE drafts ADD COLUMN rank INTEGER CHECK (rank <> 0)",
+        says: "drafts: CHECK [0 <> rank] only in SQLite",
     },
     Drift {
         sql: "CREATE UNIQUE INDEX drafts_one ON drafts (source, day)",

@@ -50,6 +50,9 @@ pub struct Table {
     pub foreign_keys: BTreeSet<(String, String, String)>,
     /// Indexes made with CREATE INDEX, by name.
     pub indexes: BTreeMap<String, Index>,
+    /// CHECK constraints, each as its sorted words and literals (see
+    /// [`check_words`]): enough to see a value or a column missing.
+    pub checks: BTreeSet<String>,
     /// SQLite: the table has an implicit rowid (not WITHOUT ROWID, no
     /// INTEGER PRIMARY KEY standing for it).
     pub implicit_rowid: bool,
@@ -79,6 +82,100 @@ fn normalise_predicate(p: &str) -> String {
         .filter(|c| !c.is_whitespace() && !matches!(c, '(' | ')' | '"'))
         .flat_map(char::to_lowercase)
         .collect()
+}
+
+/// A CHECK's column names, literals and comparison operators, sorted,
+/// without the words either database writes differently: SQLite keeps
+/// `state IN ('a', 'b')` as written, PostgreSQL shows it as
+/// `CHECK ((state = ANY (ARRAY['a'::text, 'b'::text])))`.
+pub fn check_words(expression: &str) -> String {
+    const NOISE: &[&str] = &["check", "in", "any", "array", "text", "bigint", "integer"];
+    let mut words = Vec::new();
+    let mut chars = expression.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            let mut literal = String::from("'");
+            while let Some(c) = chars.next() {
+                literal.push(c);
+                if c == '\'' {
+                    if chars.peek() == Some(&'\'') {
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+            }
+            words.push(literal);
+        } else if c.is_alphanumeric() || c == '_' {
+            let mut word = c.to_lowercase().collect::<String>();
+            while let Some(&c) = chars.peek().filter(|c| c.is_alphanumeric() || **c == '_') {
+                word.extend(c.to_lowercase());
+                chars.next();
+            }
+            // `x = ANY (ARRAY[…])` is how PostgreSQL shows `x IN (…)`.
+            if word == "any" && words.last().is_some_and(|w| w == "=") {
+                words.pop();
+            }
+            if !NOISE.contains(&word.as_str()) {
+                words.push(word);
+            }
+        } else if matches!(c, '<' | '>' | '=' | '!') {
+            let mut op = String::from(c);
+            while let Some(&c) = chars.peek().filter(|c| matches!(c, '<' | '>' | '=')) {
+                op.push(c);
+                chars.next();
+            }
+            // `==` and `=` are the same test; `!=` is PostgreSQL's `<>`.
+            words.push(match op.as_str() {
+                "==" => "=".into(),
+                "!=" => "<>".into(),
+                _ => op,
+            });
+        }
+    }
+    words.sort();
+    words.join(" ")
+}
+
+/// The CHECK clauses of a CREATE TABLE as SQLite keeps it (comments
+/// dropped), each the balanced parentheses after `CHECK`.
+fn sqlite_checks(create: &str) -> Vec<String> {
+    let text: String = create
+        .lines()
+        .map(|l| l.split_once("--").map_or(l, |(code, _)| code))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let upper = text.to_ascii_uppercase();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = upper[from..].find("CHECK").map(|i| i + from) {
+        from = at + 5;
+        let before = upper[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let Some(open) = text[from..].find('(').map(|i| i + from) else {
+            break;
+        };
+        let mut depth = 0;
+        let mut quoted = false;
+        for (i, c) in text[open..].char_indices() {
+            match c {
+                '\'' => quoted = !quoted,
+                '(' if !quoted => depth += 1,
+                ')' if !quoted => {
+                    depth -= 1;
+                    if depth == 0 {
+                        out.push(text[open..=open + i].to_owned());
+                        from = open + i;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 pub fn sqlite(conn: &rusqlite::Connection) -> rusqlite::Result<Schema> {
@@ -181,6 +278,15 @@ pub fn sqlite(conn: &rusqlite::Connection) -> rusqlite::Result<Schema> {
                 .foreign_keys
                 .insert((from, to_table, to.unwrap_or_else(|| "<its key>".into())));
         }
+        let create: String = conn.query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [&name],
+            |r| r.get(0),
+        )?;
+        table.checks = sqlite_checks(&create)
+            .iter()
+            .map(|c| check_words(c))
+            .collect();
         schema.insert(name, table);
     }
     Ok(schema)
@@ -301,6 +407,18 @@ pub async fn postgres(
     {
         if let Some(table) = schema.get_mut(&r.get::<_, String>(0)) {
             table.foreign_keys.insert((r.get(1), r.get(2), r.get(3)));
+        }
+    }
+    for r in client
+        .query(
+            "SELECT conrelid::regclass::text, pg_get_constraintdef(oid)
+             FROM pg_constraint WHERE contype = 'c' AND connamespace = 'public'::regnamespace",
+            &[],
+        )
+        .await?
+    {
+        if let Some(table) = schema.get_mut(&r.get::<_, String>(0)) {
+            table.checks.insert(check_words(&r.get::<_, String>(1)));
         }
     }
     Ok(schema)
@@ -433,6 +551,9 @@ fn compare_keys(name: &str, lite: &Table, pg: &Table, out: &mut Vec<String>) {
             out.push(format!(
                 "{name}.{from}: foreign key to {table}.{to} only in {only}"
             ));
+        }
+        for check in a.checks.difference(&b.checks) {
+            out.push(format!("{name}: CHECK [{check}] only in {only}"));
         }
         for (index, i) in &a.indexes {
             if !b.indexes.contains_key(index) {
