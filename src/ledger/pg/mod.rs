@@ -1,28 +1,16 @@
 //! The ledger on PostgreSQL (SPEC §18), groundwork for issue 17: the
-//! schema as versioned migrations (the same tables as SQLite's 001–006,
-//! plus per-delivery leases), a connection from a `postgres://` URL, and
-//! the hot path — plan, claim under an expiring per-delivery lease, settle
-//! guarded by state and lease owner, take-over of expired claims — behind
-//! the async [`DeliveryStore`] trait. Nothing in the engine uses it yet.
-//!
-//! Several `allerta` processes on different machines may work one alert:
-//! each is a *worker* with its own id, every claim it makes is a lease the
-//! database's clock expires, and every write of an outcome checks that the
-//! worker still holds the delivery, in the same statement.
+//! schema as versioned migrations that mirror SQLite's column for column
+//! (the same number is the same change, every column stored in the type
+//! SQLite code binds and reads: see `migrations/001_initial.sql`), and a
+//! connection from a `postgres://` URL (password, several hosts,
+//! read-write sessions only). `tests/pg_schema.rs` holds both schemas to
+//! each other.
 
 mod connect;
-mod engine;
 mod migrate;
-mod plan;
-mod queue;
-mod store;
 
 pub use connect::{PgOptions, resolve_password};
-pub use engine::PgQueue;
 pub use migrate::SCHEMA_VERSION;
-pub use plan::NewDelivery;
-pub use queue::{Claim, Settled};
-pub use store::DeliveryStore;
 
 use std::time::Duration;
 
@@ -45,10 +33,6 @@ pub enum PgError {
          upgrade allerta"
     )]
     SchemaTooNew { found: i32, known: i32 },
-    #[error("unknown alert `{0}`")]
-    UnknownAlert(String),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
 }
 
 /// The server's own words when it sent an error (tokio-postgres displays
@@ -76,15 +60,6 @@ fn describe_pool(e: &deadpool_postgres::PoolError) -> String {
     match e {
         deadpool_postgres::PoolError::Backend(e) => describe(e),
         other => other.to_string(),
-    }
-}
-
-impl From<crate::ledger::LedgerError> for PgError {
-    fn from(e: crate::ledger::LedgerError) -> Self {
-        match e {
-            crate::ledger::LedgerError::UnknownAlert(id) => Self::UnknownAlert(id),
-            other => Self::Corrupt(other.to_string()),
-        }
     }
 }
 

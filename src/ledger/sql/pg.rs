@@ -74,7 +74,7 @@ impl PgConn {
             .map_err(|e| PgError::Config(e.to_string()))?;
         match set.rows.first().and_then(|r| r.first()) {
             Some(Value::Int(v)) => Ok(*v as i32),
-            _ => Err(PgError::Corrupt("schema_version".into())),
+            _ => Err(PgError::Config("unreadable schema_version".into())),
         }
     }
 
