@@ -195,14 +195,15 @@ pub async fn deliver(s: &Session<'_>, ledger: Ledger, lease: Lease) -> Result<Le
             if let Ok(l) = Ledger::open(&s.config.general.database) {
                 let _ = lease.release(&l);
             }
-            return Err(e);
+            return Err(Error::Runtime(format!("{e}\n{}", resume_hint(&alert_id))));
         }
     };
     ledger.settle_if_done(&alert_id)?;
     let paused = s.stop.is_operator()
         && ledger.transition(&alert_id, AlertState::Sending, AlertState::Paused)?;
     lease.release(&ledger)?;
-    let report = result.map_err(|e| Error::Runtime(e.to_string()))?;
+    let report =
+        result.map_err(|e| Error::Runtime(format!("{e}\n{}", resume_hint(&alert_id))))?;
     for (channel, reason) in &report.stopped {
         s.notify.warn(&format!(
             "error: channel {channel} stopped: {reason}\n  its remaining deliveries are kept as pending: fix the cause, then run `allerta resume {alert_id}`"
@@ -224,6 +225,14 @@ pub async fn deliver(s: &Session<'_>, ledger: Ledger, lease: Lease) -> Result<Le
         )));
     }
     Ok(ledger)
+}
+
+/// What to do after the ledger failed under a send: nothing is lost that
+/// was recorded, and `resume` re-sends what was not (SPEC §7, §18).
+fn resume_hint(alert_id: &str) -> String {
+    format!(
+        "  unfinished deliveries are kept; when the database is reachable again run `allerta resume {alert_id}`"
+    )
 }
 
 enum Signal {

@@ -144,7 +144,7 @@ fn run(
             Ok(c) => Some(c),
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                ledger.record(owner, &batch)?;
+                persist(|| ledger.record(owner, &batch))?;
                 return Ok(());
             }
         };
@@ -179,16 +179,14 @@ fn run(
                 reply,
             }) => {
                 let r = failed(&failure).unwrap_or_else(|| {
-                    ledger
-                        .claim(alert_id, owner, channel, limit)
+                    persist(|| ledger.claim(alert_id, owner, channel, limit))
                         .map_err(|e| e.to_string())
                 });
                 let _ = reply.send(r);
             }
             Some(Command::Unsettled { channel, reply }) => {
                 let r = failed(&failure).unwrap_or_else(|| {
-                    ledger
-                        .unsettled(alert_id, channel)
+                    persist(|| ledger.unsettled(alert_id, channel))
                         .map_err(|e| e.to_string())
                 });
                 let _ = reply.send(r);
@@ -211,13 +209,43 @@ fn run(
 /// failure is the run's failure: what is planned stays, `resume` plans the
 /// rest.
 fn plan_chunk(ledger: &mut Ledger, alert_id: &str, failure: &mut Option<String>) -> bool {
-    match ledger.plan_chunk(alert_id) {
+    match persist(|| ledger.plan_chunk(alert_id)) {
         Ok(Chunk::More(_)) => true,
         Ok(Chunk::Complete(_)) => false,
         Err(e) => {
             tracing::error!(error = %e, "cannot plan the rest of the alert");
             failure.get_or_insert_with(|| format!("cannot plan the rest of the alert: {e}"));
             false
+        }
+    }
+}
+
+/// How long the writer keeps trying a database that went away (SPEC §18),
+/// `ALLERTA_DB_RETRY` (e.g. `5s`) for tests. The lanes wait for its
+/// answers meanwhile: nothing is sent that could not be recorded.
+fn retry_window() -> Duration {
+    std::env::var("ALLERTA_DB_RETRY")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .unwrap_or(Duration::from_secs(120))
+}
+
+/// `op`, again with backoff (¼ s doubling to 5 s) while the database
+/// connection is lost, for up to [`retry_window`]; other errors at once.
+/// On PostgreSQL the next statement reconnects through the URL's hosts,
+/// which is how a promoted standby takes over.
+fn persist<T>(mut op: impl FnMut() -> Result<T, LedgerError>) -> Result<T, LedgerError> {
+    let window = retry_window();
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match op() {
+            Err(e) if e.is_connection_lost() && start.elapsed() < window => {
+                tracing::warn!(error = %e, "database unreachable: sending stopped, trying again");
+                std::thread::sleep(pause.min(window.saturating_sub(start.elapsed())));
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
         }
     }
 }
@@ -231,7 +259,7 @@ fn flush(ledger: &mut Ledger, owner: &str, batch: &mut Vec<Record>, failure: &mu
     if batch.is_empty() {
         return;
     }
-    if let Err(e) = ledger.record(owner, batch) {
+    if let Err(e) = persist(|| ledger.record(owner, batch)) {
         tracing::error!(error = %e, rows = batch.len(), "cannot record delivery outcomes");
         failure.get_or_insert_with(|| format!("cannot record delivery outcomes: {e}"));
     }

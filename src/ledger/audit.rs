@@ -175,7 +175,7 @@ impl Ledger {
     pub fn audit_rows(&self, alert_id: Option<&str>) -> Result<Vec<AuditRow>, LedgerError> {
         let mut stmt = self.conn.prepare(
             "SELECT id, at, operator, host, command, alert_id, detail, prev_hash, hash FROM audit
-             WHERE ?1 IS NULL OR alert_id = ?1
+             WHERE CAST(?1 AS text) IS NULL OR alert_id = CAST(?1 AS text)
                 OR alert_id IN (SELECT id FROM alerts WHERE thread_id =
                                 (SELECT thread_id FROM alerts WHERE id = ?1))
              ORDER BY id",

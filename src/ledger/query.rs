@@ -157,7 +157,7 @@ impl Ledger {
     /// Alerts created at or after `since` (RFC 3339), newest first.
     pub fn alerts(&self, since: Option<&str>) -> Result<Vec<AlertRow>, LedgerError> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts WHERE ?1 IS NULL OR created_at >= ?1 ORDER BY rowid DESC"
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE CAST(?1 AS text) IS NULL OR created_at >= CAST(?1 AS text) ORDER BY rowid DESC"
         ))?;
         let rows = stmt
             .query_map([since], alert_from_row)?

@@ -268,7 +268,7 @@ impl Ledger {
         self.close_call_rounds(alert_id, channel)?;
         let n = self.conn.execute(
             "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?3
-             WHERE alert_id = ?1 AND state = 'failed' AND (?2 IS NULL OR channel = ?2)",
+             WHERE alert_id = ?1 AND state = 'failed' AND (CAST(?2 AS text) IS NULL OR channel = CAST(?2 AS text))",
             params![alert_id, channel.map(|c| c.as_str()), now_ms()],
         )?;
         if n > 0 {
