@@ -13,7 +13,7 @@ mod pg;
 mod schema;
 
 use allerta::ledger::Ledger;
-use allerta::ledger::pg::{PgLedger, PgOptions};
+use allerta::ledger::pg::PgOptions;
 
 /// A cluster, or `None` when PostgreSQL is missing outside CI.
 macro_rules! cluster {
@@ -33,14 +33,19 @@ fn sqlite_ledger(dir: &tempfile::TempDir) -> rusqlite::Connection {
     rusqlite::Connection::open(&path).expect("reopen the SQLite ledger")
 }
 
-/// A PostgreSQL database migrated by `PgLedger::open`, and a plain client
+/// A PostgreSQL database migrated by `Ledger::open`, and a plain client
 /// to read its catalog.
 async fn pg_ledger(cluster: &pg::Cluster) -> tokio_postgres::Client {
     let mut options = PgOptions::new(cluster.url());
     options.password = Some(pg::PASSWORD.into());
-    PgLedger::open(&options)
-        .await
-        .expect("open the PostgreSQL ledger");
+    tokio::task::spawn_blocking(move || {
+        drop(
+            Ledger::open(allerta::ledger::Database::Postgres(options))
+                .expect("open the PostgreSQL ledger"),
+        )
+    })
+    .await
+    .expect("join");
     let url = format!(
         "postgres://{}:{}@127.0.0.1:{}/{}",
         pg::USER,

@@ -1,15 +1,15 @@
-//! The PostgreSQL ledger's groundwork against a real cluster (SPEC §18):
-//! migrations, and the connection (password, several hosts, read-write
-//! sessions only). The schema itself is held to SQLite's by
-//! tests/pg_schema.rs; the ledger's behaviour on PostgreSQL comes with the
-//! unified ledger.
+//! The ledger's PostgreSQL connection against a real cluster (SPEC §18):
+//! migrations, the password, several hosts, read-write sessions only. The
+//! schema itself is held to SQLite's by tests/pg_schema.rs; what the ledger
+//! does on PostgreSQL by tests/pg_ledger.rs and tests/contract.rs.
 
 #[path = "common/pg.rs"]
 mod pg;
 
 use std::time::Duration;
 
-use allerta::ledger::pg::{PgError, PgLedger, PgOptions, SCHEMA_VERSION};
+use allerta::ledger::pg::{PgError, PgOptions, SCHEMA_VERSION};
+use allerta::ledger::{Database, Ledger, LedgerError};
 
 /// A cluster, or `None` when PostgreSQL is missing outside CI.
 macro_rules! cluster {
@@ -28,10 +28,26 @@ fn options(cluster: &pg::Cluster, lease: Duration) -> PgOptions {
     o
 }
 
-async fn open(cluster: &pg::Cluster, lease: Duration) -> PgLedger {
-    PgLedger::open(&options(cluster, lease))
+/// Opens the ledger (connecting and migrating) on a thread of its own, as
+/// the binary does from synchronous code.
+async fn open_with(o: &PgOptions) -> Result<Ledger, LedgerError> {
+    let o = o.clone();
+    tokio::task::spawn_blocking(move || Ledger::open(Database::Postgres(o)))
+        .await
+        .expect("join")
+}
+
+async fn open(cluster: &pg::Cluster, lease: Duration) -> Ledger {
+    open_with(&options(cluster, lease))
         .await
         .expect("open the PostgreSQL ledger")
+}
+
+async fn schema_version(c: &tokio_postgres::Client) -> i32 {
+    c.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
+        .await
+        .expect("version")
+        .get(0)
 }
 
 /// A plain client for inspecting rows as the tests see them.
@@ -54,10 +70,10 @@ async fn raw(cluster: &pg::Cluster) -> tokio_postgres::Client {
 async fn migrations_run_once_when_processes_start_together() {
     let cluster = cluster!();
     let o = options(&cluster, Duration::from_secs(30));
-    let (a, b) = tokio::join!(PgLedger::open(&o), PgLedger::open(&o));
-    let (a, _b) = (a.expect("first"), b.expect("second"));
-    assert_eq!(a.schema_version().await.expect("version"), SCHEMA_VERSION);
+    let (a, b) = tokio::join!(open_with(&o), open_with(&o));
+    let (_a, _b) = (a.expect("first"), b.expect("second"));
     let c = raw(&cluster).await;
+    assert_eq!(schema_version(&c).await, SCHEMA_VERSION);
     let versions: Vec<i32> = c
         .query("SELECT version FROM schema_version ORDER BY version", &[])
         .await
@@ -74,12 +90,9 @@ async fn migrations_run_once_when_processes_start_together() {
     )
     .await
     .expect("future version");
-    let err = PgLedger::open(&o)
-        .await
-        .err()
-        .expect("newer schema refused");
+    let err = open_with(&o).await.err().expect("newer schema refused");
     assert!(
-        matches!(err, PgError::SchemaTooNew { found, known } if found == SCHEMA_VERSION + 1 && known == SCHEMA_VERSION),
+        matches!(err, LedgerError::Postgres(PgError::SchemaTooNew { found, known }) if found == SCHEMA_VERSION + 1 && known == SCHEMA_VERSION),
         "{err}"
     );
 }
@@ -89,13 +102,13 @@ async fn a_wrong_or_missing_password_is_refused_with_a_clear_error() {
     let cluster = cluster!();
     let mut o = options(&cluster, Duration::from_secs(30));
     o.password = Some("not the password".into());
-    let err = PgLedger::open(&o).await.err().expect("wrong password");
+    let err = open_with(&o).await.err().expect("wrong password");
     assert!(
         err.to_string().contains("password authentication failed"),
         "{err}"
     );
     o.password = None;
-    let err = PgLedger::open(&o).await.err().expect("no password");
+    let err = open_with(&o).await.err().expect("no password");
     assert!(err.to_string().contains("password"), "{err}");
 }
 
@@ -112,8 +125,9 @@ async fn a_host_that_is_down_is_skipped_for_the_next_one() {
         u = pg::USER,
         up = cluster.port
     );
-    let l = PgLedger::open(&o).await.expect("second host");
-    assert_eq!(l.schema_version().await.expect("version"), SCHEMA_VERSION);
+    let l = open_with(&o).await.expect("second host");
+    assert!(l.is_postgres());
+    assert_eq!(schema_version(&raw(&cluster).await).await, SCHEMA_VERSION);
 }
 
 /// A URL listing `hosts` (ports on 127.0.0.1) in order, for primaries only.
@@ -134,11 +148,11 @@ async fn read_write_sessions_skip_a_standby_for_the_primary() {
     // Listed first, the standby is skipped: it is read-only.
     let mut o = options(&primary, Duration::from_secs(30));
     o.url = read_write_url(&[standby.port, primary.port]);
-    let l = PgLedger::open(&o)
+    let _l = open_with(&o)
         .await
         .expect("the primary, second in the list");
     // Opening migrated the schema: writes only a primary takes.
-    assert_eq!(l.schema_version().await.expect("version"), SCHEMA_VERSION);
+    assert_eq!(schema_version(&c).await, SCHEMA_VERSION);
     let n: i64 = c
         .query_one("SELECT COUNT(*) FROM schema_version", &[])
         .await
@@ -153,9 +167,6 @@ async fn read_write_sessions_skip_a_standby_for_the_primary() {
         primary.port,
         u = pg::USER
     );
-    let err = PgLedger::open(&o)
-        .await
-        .err()
-        .expect("the standby is read-only");
+    let err = open_with(&o).await.err().expect("the standby is read-only");
     assert!(err.to_string().contains("read-only"), "{err}");
 }

@@ -202,8 +202,7 @@ pub async fn deliver(s: &Session<'_>, ledger: Ledger, lease: Lease) -> Result<Le
     let paused = s.stop.is_operator()
         && ledger.transition(&alert_id, AlertState::Sending, AlertState::Paused)?;
     lease.release(&ledger)?;
-    let report =
-        result.map_err(|e| Error::Runtime(format!("{e}\n{}", resume_hint(&alert_id))))?;
+    let report = result.map_err(|e| Error::Runtime(format!("{e}\n{}", resume_hint(&alert_id))))?;
     for (channel, reason) in &report.stopped {
         s.notify.warn(&format!(
             "error: channel {channel} stopped: {reason}\n  its remaining deliveries are kept as pending: fix the cause, then run `allerta resume {alert_id}`"

@@ -186,8 +186,7 @@ fn run(
             }
             Some(Command::Unsettled { channel, reply }) => {
                 let r = failed(&failure).unwrap_or_else(|| {
-                    persist(|| ledger.unsettled(alert_id, channel))
-                        .map_err(|e| e.to_string())
+                    persist(|| ledger.unsettled(alert_id, channel)).map_err(|e| e.to_string())
                 });
                 let _ = reply.send(r);
             }

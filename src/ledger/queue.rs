@@ -118,21 +118,16 @@ impl Ledger {
             })?;
             let until = now + self.delivery_lease.as_millis() as i64;
             let values = params![alert_id, channel.as_str(), limit as i64, now, owner, until];
-            let rows = stmt.query_map(
-                if postgres { values } else { &values[..4] },
-                |r| {
-                    Ok(Claimed {
-                        id: r.get(0)?,
-                        address: r.get(1)?,
-                        recipient: Recipient::from_column(
-                            r.get::<_, Option<String>>(2)?.as_deref(),
-                        ),
-                        language: r.get(3)?,
-                        attempts: r.get(4)?,
-                        token: r.get(5)?,
-                    })
-                },
-            )?;
+            let rows = stmt.query_map(if postgres { values } else { &values[..4] }, |r| {
+                Ok(Claimed {
+                    id: r.get(0)?,
+                    address: r.get(1)?,
+                    recipient: Recipient::from_column(r.get::<_, Option<String>>(2)?.as_deref()),
+                    language: r.get(3)?,
+                    attempts: r.get(4)?,
+                    token: r.get(5)?,
+                })
+            })?;
             rows.collect::<Result<Vec<_>, _>>()?
         };
         tx.commit()?;

@@ -2,7 +2,7 @@
 //! validated, so a send plans its whole contact audience with one
 //! `INSERT … SELECT` inside the plan's transaction.
 
-use super::sql::{Conn, Behavior, OptionalExtension, params};
+use super::sql::{Behavior, Conn, OptionalExtension, params};
 
 use super::{Hold, Ledger, LedgerError, Planner};
 use crate::domain::ChannelId;
@@ -51,12 +51,16 @@ impl RegistryWriter<'_> {
         }
         for zone in &c.zones {
             self.tx
-                .prepare_cached("INSERT INTO registry_zones (row, zone) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+                .prepare_cached(
+                    "INSERT INTO registry_zones (row, zone) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )?
                 .execute(params![self.row, zone])?;
         }
         for group in &c.groups {
             self.tx
-                .prepare_cached("INSERT INTO registry_groups (row, grp) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+                .prepare_cached(
+                    "INSERT INTO registry_groups (row, grp) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )?
                 .execute(params![self.row, group])?;
         }
         Ok(())

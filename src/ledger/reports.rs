@@ -311,11 +311,14 @@ mod tests {
             .unwrap();
         assert!(matches!(effect, Effect::Delivered { .. }));
         // The engine's batched outcome only applies to rows still `sending`.
-        l.record("test", &[crate::ledger::Record {
-            delivery_id: 1,
-            at_ms: 2,
-            outcome: crate::ledger::Outcome::Sent { provider_id: None },
-        }])
+        l.record(
+            "test",
+            &[crate::ledger::Record {
+                delivery_id: 1,
+                at_ms: 2,
+                outcome: crate::ledger::Outcome::Sent { provider_id: None },
+            }],
+        )
         .unwrap();
         assert_eq!(state(&l, 1), "delivered");
     }

@@ -1,4 +1,4 @@
-//! From `general.database = "postgres://…"` to a pool of connections. The
+//! From `general.database = "postgres://…"` to a connection. The
 //! password comes from `database_password_env` or `database_password_file`
 //! (never needed in the URL, which sits in a config file and in logs);
 //! several hosts with `target_session_attrs=read-write` make each new
@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
@@ -195,25 +194,6 @@ pub(super) fn tls(
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
-}
-
-/// A pool whose connections are made lazily, each to the first host of the
-/// URL that answers and fits `target_session_attrs`.
-pub(super) fn pool(options: &PgOptions) -> Result<Pool, PgError> {
-    let config = config(options)?;
-    let manager = Manager::from_config(
-        config,
-        tls(options.ca_file.as_deref())?,
-        ManagerConfig {
-            // A closed connection (its server died or was demoted and
-            // restarted) is replaced, by a new connect through the hosts.
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager)
-        .max_size(options.max_connections.max(1))
-        .build()
-        .map_err(|e| PgError::Config(format!("connection pool: {e}")))
 }
 
 #[cfg(test)]

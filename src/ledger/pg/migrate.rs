@@ -71,10 +71,3 @@ pub(super) async fn to_latest(client: &mut Client) -> Result<(), PgError> {
     tx.commit().await?;
     Ok(())
 }
-
-pub(super) async fn current(client: &Client) -> Result<i32, PgError> {
-    Ok(client
-        .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
-        .await?
-        .get(0))
-}

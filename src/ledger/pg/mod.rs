@@ -12,10 +12,6 @@ mod migrate;
 pub use connect::{PgOptions, resolve_password};
 pub use migrate::SCHEMA_VERSION;
 
-use std::time::Duration;
-
-use deadpool_postgres::Pool;
-
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
     #[error("general.database: {0}")]
@@ -26,8 +22,6 @@ pub enum PgError {
     Tls(String),
     #[error("database: {}", describe(.0))]
     Sql(#[from] tokio_postgres::Error),
-    #[error("database connection: {}", describe_pool(.0))]
-    Pool(#[from] deadpool_postgres::PoolError),
     #[error(
         "the database's schema is version {found}, newer than this allerta knows ({known}): \
          upgrade allerta"
@@ -56,13 +50,6 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     text
 }
 
-fn describe_pool(e: &deadpool_postgres::PoolError) -> String {
-    match e {
-        deadpool_postgres::PoolError::Backend(e) => describe(e),
-        other => other.to_string(),
-    }
-}
-
 /// The client configuration for `options` (the URL, password, timeouts).
 pub(crate) fn client_config(options: &PgOptions) -> Result<tokio_postgres::Config, PgError> {
     connect::config(options)
@@ -78,39 +65,4 @@ pub(crate) fn tls_connector(
 /// Migrates the schema to [`SCHEMA_VERSION`] (once, under an advisory lock).
 pub(crate) async fn migrate_to_latest(client: &mut tokio_postgres::Client) -> Result<(), PgError> {
     migrate::to_latest(client).await
-}
-
-/// The ledger in a PostgreSQL database: a pool of connections (each made
-/// with the URL's hosts in order and, for `target_session_attrs=read-write`,
-/// only to a primary) and the lease a claim takes.
-#[derive(Clone)]
-pub struct PgLedger {
-    pool: Pool,
-    lease: Duration,
-}
-
-impl PgLedger {
-    /// Connects and migrates the schema to [`SCHEMA_VERSION`] (several
-    /// processes starting at once migrate it once: an advisory lock).
-    pub async fn open(options: &PgOptions) -> Result<Self, PgError> {
-        let pool = connect::pool(options)?;
-        let ledger = Self {
-            pool,
-            lease: options.lease,
-        };
-        let mut client = ledger.pool.get().await?;
-        migrate::to_latest(&mut client).await?;
-        Ok(ledger)
-    }
-
-    /// How long a claim is held before another worker may take it over.
-    pub fn lease(&self) -> Duration {
-        self.lease
-    }
-
-    /// The schema version the database has.
-    pub async fn schema_version(&self) -> Result<i32, PgError> {
-        let client = self.pool.get().await?;
-        migrate::current(&client).await
-    }
 }
