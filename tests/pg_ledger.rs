@@ -368,3 +368,49 @@ fn values_cross_as_sqlites_storage_classes() {
         .expect("typed");
     assert_eq!((n, f), (42, 1.5));
 }
+
+#[test]
+fn send_slots_are_shared_by_every_worker_and_idle_time_is_not_saved() {
+    let cluster = cluster!();
+    let start = Arc::new(Barrier::new(2));
+    let now = chrono::Utc::now().timestamp_micros();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let l = open(&cluster, Duration::from_secs(30));
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                (0..50)
+                    .map(|_| {
+                        l.reserve_slots(ChannelId::Sms, 3, 1000, now)
+                            .expect("reserve")
+                    })
+                    .collect::<Vec<i64>>()
+            })
+        })
+        .collect();
+    let mut firsts: Vec<i64> = workers
+        .into_iter()
+        .flat_map(|h| h.join().expect("worker"))
+        .collect();
+    firsts.sort_unstable();
+    // 100 reservations of 3 slots each, 1 ms apart: back to back from now,
+    // none shared, whoever asked.
+    let expected: Vec<i64> = (0..100).map(|i| now + i * 3000).collect();
+    assert_eq!(firsts, expected);
+    // Asked later than the last slot, a reservation starts then, not at the
+    // end of the old schedule's gap.
+    let l = open(&cluster, Duration::from_secs(30));
+    let later = now + 10_000_000;
+    assert_eq!(
+        l.reserve_slots(ChannelId::Sms, 1, 1000, later)
+            .expect("reserve"),
+        later
+    );
+    assert_eq!(
+        l.reserve_slots(ChannelId::Email, 1, 1000, now)
+            .expect("reserve"),
+        now,
+        "each channel has its own schedule"
+    );
+}

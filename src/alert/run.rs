@@ -156,7 +156,11 @@ pub async fn deliver(s: &Session<'_>, ledger: Ledger, lease: Lease) -> Result<Le
             ));
         }
     }
-    let (writer, handle) = Writer::spawn(ledger, alert_id.clone(), lease.owner.clone());
+    let rates = transports
+        .iter()
+        .filter_map(|t| t.rate_per_second().map(|r| (t.id(), r)))
+        .collect();
+    let (writer, handle) = Writer::spawn(ledger, alert_id.clone(), lease.owner.clone(), rates);
     let engine = Engine {
         writer,
         retry: s.config.retry.clone(),

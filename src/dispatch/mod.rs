@@ -268,6 +268,15 @@ impl<Q: Queue> Lane<Q> {
         if let Some(p) = &st.pacer {
             p.wait().await;
         }
+        if let Some(slot) = claimed.not_before_us {
+            // The deployment-wide slot (PostgreSQL: other workers share the
+            // channel's rate), in wall-clock time: workers' clocks are kept
+            // by NTP.
+            let wait = slot - chrono::Utc::now().timestamp_micros();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_micros(wait as u64)).await;
+            }
+        }
         let task = Attempt {
             writer: self.writer.clone(),
             retry: self.retry.clone(),

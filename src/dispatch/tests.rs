@@ -60,6 +60,7 @@ impl FakeQueue {
                 language: "it".into(),
                 attempts: 0,
                 token: "t".into(),
+                not_before_us: None,
             },
             state: State::Pending,
             due: now,

@@ -5,6 +5,7 @@
 //! plans what is left of a plan in chunks, between claims, so the first
 //! messages never wait for a large audience to be planned.
 
+use std::collections::HashMap;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -48,17 +49,20 @@ impl Writer {
     /// Starts the thread; it owns `ledger` until every handle is dropped.
     /// Outcomes are committed in batches (`Ledger::batched`); the plan was
     /// committed durably before.
+    /// `rates`: each paced channel's `rate_per_second`, which on PostgreSQL
+    /// holds for every worker of the deployment together (SPEC §18).
     pub fn spawn(
         ledger: Ledger,
         alert_id: String,
         lease_owner: String,
+        rates: HashMap<ChannelId, f64>,
     ) -> (Self, thread::JoinHandle<Result<Ledger, LedgerError>>) {
         let (tx, rx) = mpsc::channel();
         let handle = thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
                 let mut ledger = ledger.batched()?;
-                run(&mut ledger, &alert_id, &lease_owner, rx)?;
+                run(&mut ledger, &alert_id, &lease_owner, &rates, rx)?;
                 Ok(ledger)
             })
             .expect("spawning a thread only fails when the OS is out of resources");
@@ -114,8 +118,12 @@ fn run(
     ledger: &mut Ledger,
     alert_id: &str,
     owner: &str,
+    rates: &HashMap<ChannelId, f64>,
     rx: mpsc::Receiver<Command>,
 ) -> Result<(), LedgerError> {
+    // On SQLite this process is the alert's only sender and its lanes pace
+    // themselves; on PostgreSQL the slots are shared through the database.
+    let shared_rates = ledger.is_postgres();
     let mut batch: Vec<Record> = Vec::with_capacity(FLUSH_ROWS);
     let mut oldest: Option<Instant> = None;
     let mut last_lease = Instant::now();
@@ -179,8 +187,14 @@ fn run(
                 reply,
             }) => {
                 let r = failed(&failure).unwrap_or_else(|| {
-                    persist(|| ledger.claim(alert_id, owner, channel, limit))
-                        .map_err(|e| e.to_string())
+                    let mut r = persist(|| ledger.claim(alert_id, owner, channel, limit));
+                    if let (Ok(Ok(batch)), Some(rate), true) =
+                        (&mut r, rates.get(&channel), shared_rates)
+                    {
+                        r = slots(ledger, channel, *rate, batch)
+                            .map(|()| Ok(std::mem::take(batch)));
+                    }
+                    r.map_err(|e| e.to_string())
                 });
                 let _ = reply.send(r);
             }
@@ -202,6 +216,26 @@ fn run(
             Some(Command::Record(_)) | None => {}
         }
     }
+}
+
+/// Gives each claimed delivery its send slot under the channel's
+/// deployment-wide rate.
+fn slots(
+    ledger: &Ledger,
+    channel: ChannelId,
+    rate: f64,
+    batch: &mut [Claimed],
+) -> Result<(), LedgerError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let interval = ((1e6 / rate).round() as i64).max(1);
+    let now = chrono::Utc::now().timestamp_micros();
+    let first = persist(|| ledger.reserve_slots(channel, batch.len(), interval, now))?;
+    for (i, c) in batch.iter_mut().enumerate() {
+        c.not_before_us = Some(first + i as i64 * interval);
+    }
+    Ok(())
 }
 
 /// Plans the next chunk of the alert; returns whether more is pending. A

@@ -88,6 +88,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005_plan_chunks.sql"),
     include_str!("migrations/006_voice.sql"),
     include_str!("migrations/007_delivery_leases.sql"),
+    include_str!("migrations/008_rate_slots.sql"),
 ];
 
 /// The schema version a fully migrated database has (`user_version`).

@@ -16,6 +16,9 @@ pub struct Claimed {
     pub language: String,
     pub attempts: u32,
     pub token: String,
+    /// Not to be sent before this (µs since the epoch): the slot reserved
+    /// for it under the channel's deployment-wide rate (PostgreSQL).
+    pub not_before_us: Option<i64>,
 }
 
 /// What became of one attempt.
@@ -126,6 +129,7 @@ impl Ledger {
                     language: r.get(3)?,
                     attempts: r.get(4)?,
                     token: r.get(5)?,
+                    not_before_us: None,
                 })
             })?;
             rows.collect::<Result<Vec<_>, _>>()?
@@ -133,6 +137,29 @@ impl Ledger {
         tx.commit()?;
         claimed.sort_by_key(|c| c.id);
         Ok(Ok(claimed))
+    }
+
+    /// Reserves `count` consecutive send slots of `channel`, `interval_us`
+    /// apart, after the last slot any worker reserved (or from `now_us`);
+    /// returns the first. One statement: workers racing for slots get
+    /// disjoint ones.
+    pub fn reserve_slots(
+        &self,
+        channel: ChannelId,
+        count: usize,
+        interval_us: i64,
+        now_us: i64,
+    ) -> Result<i64, LedgerError> {
+        let span = count as i64 * interval_us;
+        Ok(self.conn.query_row(
+            "INSERT INTO rate_slots (channel, next_at) VALUES (?1, CAST(?2 AS bigint) + CAST(?3 AS bigint))
+             ON CONFLICT (channel) DO UPDATE
+             SET next_at = CASE WHEN rate_slots.next_at > CAST(?2 AS bigint)
+                                THEN rate_slots.next_at ELSE CAST(?2 AS bigint) END + CAST(?3 AS bigint)
+             RETURNING next_at - CAST(?3 AS bigint)",
+            params![channel.as_str(), now_us, span],
+            |r| r.get(0),
+        )?)
     }
 
     /// Writes a batch of outcomes in one transaction. Each is written only

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "delivery leases",
         include_str!("migrations/007_delivery_leases.sql"),
     ),
+    ("rate slots", include_str!("migrations/008_rate_slots.sql")),
 ];
 
 /// The schema version a fully migrated database has.
