@@ -96,7 +96,10 @@ impl Ledger {
         alert: &NewAlert,
         fill: impl FnOnce(&mut Planner<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let tx = self.conn.transaction().map_err(LedgerError::from)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(super::sql::Behavior::Immediate)
+            .map_err(LedgerError::from)?;
         insert_alert(&tx, alert)?;
         let skipped = {
             let insert = tx
