@@ -186,7 +186,12 @@ impl Ledger {
                 "INSERT INTO attempts (delivery_id, at, outcome, provider_id, detail)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            for r in batch {
+            // In delivery order (stable: one delivery's outcomes keep
+            // theirs), so two workers' batches lock rows in the same order
+            // and never deadlock (PostgreSQL).
+            let mut ordered: Vec<&Record> = batch.iter().collect();
+            ordered.sort_by_key(|r| r.delivery_id);
+            for r in ordered {
                 use super::DeliveryState as S;
                 let (state, counted, next, provider, error, outcome) = match &r.outcome {
                     Outcome::Sent { provider_id } => {

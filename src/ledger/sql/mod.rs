@@ -28,6 +28,8 @@ pub enum SqlError {
     Sqlite(#[from] rusqlite::Error),
     #[error("{0}")]
     Postgres(String),
+    /// The connection died, or the server cannot serve it now (see
+    /// `pg::transient`): trying again later may succeed.
     #[error("the database connection is lost: {0}")]
     Lost(String),
     #[error("query returned no rows")]

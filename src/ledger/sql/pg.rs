@@ -149,6 +149,9 @@ struct Session {
     client: Client,
     statements: HashMap<String, Statement>,
     in_transaction: bool,
+    /// The server said it cannot serve this connection any more (it is
+    /// shutting down, or became a standby): make a new one.
+    broken: bool,
 }
 
 async fn connect(options: &PgOptions) -> Result<Client, PgError> {
@@ -174,6 +177,7 @@ impl Session {
             client,
             statements: HashMap::new(),
             in_transaction: false,
+            broken: false,
         })
     }
 
@@ -197,7 +201,7 @@ impl Session {
     /// A live connection: the one there is, or a new one when it died
     /// outside a transaction.
     async fn ready(&mut self) -> Result<(), SqlError> {
-        if !self.client.is_closed() {
+        if !self.client.is_closed() && !self.broken {
             return Ok(());
         }
         if self.in_transaction {
@@ -209,7 +213,21 @@ impl Session {
         self.client = connect(&self.options)
             .await
             .map_err(|e| SqlError::Lost(e.to_string()))?;
+        self.broken = false;
         Ok(())
+    }
+
+    /// The error of `sql`, classified; a connection the server gave up on
+    /// is made again at the next statement.
+    fn fail(&mut self, e: tokio_postgres::Error, sql: &str) -> SqlError {
+        let code = e.code().map(|c| c.code().to_owned());
+        if code
+            .as_deref()
+            .is_some_and(|c| c.starts_with("57P") || c.starts_with("08") || c == "25006")
+        {
+            self.broken = true;
+        }
+        in_statement(error(e), sql)
     }
 
     async fn statement(&mut self, sql: &str) -> Result<Statement, SqlError> {
@@ -217,11 +235,10 @@ impl Session {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = self
-            .client
-            .prepare(sql)
-            .await
-            .map_err(|e| in_statement(error(e), sql))?;
+        let s = match self.client.prepare(sql).await {
+            Ok(s) => s,
+            Err(e) => return Err(self.fail(e, sql)),
+        };
         self.statements.insert(sql.to_owned(), s.clone());
         Ok(s)
     }
@@ -231,7 +248,9 @@ impl Session {
         let params: Vec<Param<'_>> = params.iter().map(Param).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        self.client.execute(&statement, &refs).await.map_err(error)
+        let r = self.client.execute(&statement, &refs).await;
+        drop(refs);
+        r.map_err(|e| self.fail(e, sql))
     }
 
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet, SqlError> {
@@ -239,7 +258,9 @@ impl Session {
         let params: Vec<Param<'_>> = params.iter().map(Param).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        let rows = self.client.query(&statement, &refs).await.map_err(error)?;
+        let r = self.client.query(&statement, &refs).await;
+        drop(refs);
+        let rows = r.map_err(|e| self.fail(e, sql))?;
         let columns = statement
             .columns()
             .iter()
@@ -269,7 +290,8 @@ impl Session {
             return Ok(());
         }
         self.ready().await?;
-        let r = self.client.batch_execute(sql).await.map_err(error);
+        let r = self.client.batch_execute(sql).await;
+        let r = r.map_err(|e| self.fail(e, sql));
         if word.starts_with("BEGIN") {
             self.in_transaction = r.is_ok();
         } else if ends {
@@ -291,9 +313,24 @@ fn in_statement(e: SqlError, sql: &str) -> SqlError {
     }
 }
 
+/// Whether the server's SQLSTATE means it cannot serve this connection
+/// now rather than refusing the statement: class 08 (connection
+/// exception), 57P01–57P03 (shutdown, crash, starting up) and 25006 (a
+/// read-only transaction: the server became a standby), or a
+/// serialisation failure or deadlock (40001, 40P01), which a second try
+/// resolves.
+fn transient(code: &str) -> bool {
+    code.starts_with("08")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "25006" | "40001" | "40P01"
+        )
+}
+
 fn error(e: tokio_postgres::Error) -> SqlError {
     let io = e.as_db_error().is_none() && e.source().is_some_and(|s| s.is::<std::io::Error>());
-    if e.is_closed() || io {
+    let code = e.code().map(|c| c.code().to_owned());
+    if e.is_closed() || io || code.as_deref().is_some_and(transient) {
         return SqlError::Lost(crate::ledger::pg::describe(&e));
     }
     SqlError::Postgres(crate::ledger::pg::describe(&e))
