@@ -487,10 +487,7 @@ fn a_killed_workers_claims_are_taken_over_after_its_lease() {
     // Another machine finishes it, once the dead worker's lease is over.
     let (code, doc, err) = run_json(allerta(&p, &config_b), &["resume", &id, "--yes"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(
-        doc["resumed"][0]["channels"]["sms"]["sent"], N as u64,
-        "{doc}"
-    );
+    assert_eq!(doc["channels"]["sms"]["sent"], N as u64, "{doc}");
     let sent_b = addresses(&p, "outbox-b", "sms");
     assert!(!sent_b.is_empty());
     assert_everyone_reached(
