@@ -302,6 +302,118 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Stops the server cleanly (`-m fast`: clients are disconnected,
+    /// a checkpoint is written), as an administrator stopping the database
+    /// would, keeping its files and its port for [`Cluster::start_again`].
+    pub fn stop(&mut self) {
+        if !self.stopped {
+            let data = self.data().display().to_string();
+            self.run_ok("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]);
+            self.stopped = true;
+        }
+    }
+
+    /// Starts a stopped (or killed) server again on the same port, so the
+    /// URLs already written into configs reach it again.
+    pub fn start_again(&mut self) {
+        if !self.stopped {
+            return;
+        }
+        // The port was released when it stopped; another test may have
+        // taken it meanwhile, which is worth a few tries, not a new port.
+        for attempt in 0..5 {
+            if self.pg_ctl_start().status.success() {
+                self.stopped = false;
+                return;
+            }
+            assert!(
+                attempt < 4,
+                "pg_ctl start on port {} failed 5 times; log:\n{}",
+                self.port,
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    /// Whether the server was stopped or killed (and not started again).
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Runs `sql` with `psql` over the socket as [`USER`] (no password:
+    /// the socket trusts the OS user) and returns its rows, one line each,
+    /// columns separated by `|`. Panics, with the server's words, when the
+    /// query fails. A statement is cancelled after 30 s (a commit waiting
+    /// for a synchronous standby that is not there would otherwise hang
+    /// the test). For tests that inspect the ledger without a client
+    /// library or a runtime.
+    pub fn psql(&self, sql: &str) -> Vec<String> {
+        let sql = format!("SET statement_timeout = '30s'; {sql}");
+        let out = self.run(
+            "psql",
+            &[
+                "-h",
+                &self.socket_dir().display().to_string(),
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                USER,
+                "-d",
+                USER,
+                "-X",
+                "-A",
+                "-t",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                &sql,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "psql {sql:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The one value `sql` returns, parsed as a count.
+    pub fn count(&self, sql: &str) -> i64 {
+        let rows = self.psql(sql);
+        match rows.as_slice() {
+            [one] => one
+                .trim()
+                .parse()
+                .unwrap_or_else(|e| panic!("{sql:?} returned {one:?}, not a count: {e}")),
+            other => panic!("{sql:?} returned {} rows, not one", other.len()),
+        }
+    }
+
+    /// Waits (up to 10 s) until this primary reports a standby streaming
+    /// synchronously (`pg_stat_replication.sync_state = 'sync'`).
+    pub fn wait_for_sync_standby(&self) {
+        for _ in 0..100 {
+            if self.count("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'") > 0
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("no synchronous standby after 10 s; log:\n{}", self.log());
+    }
+
+    /// Whether the server is a standby (`pg_is_in_recovery()`).
+    pub fn in_recovery(&self) -> bool {
+        self.psql("SELECT pg_is_in_recovery()") == ["t"]
+    }
+}
+
 fn postgres_ids() -> (u32, u32) {
     let out = Command::new("id")
         .args(["-u", "postgres"])
