@@ -539,7 +539,7 @@ fn database(
         g.database_password_env.as_deref(),
         g.database_password_file
             .as_deref()
-            .map(|p| rel(p.to_owned()))
+            .map(|p| rel(expand_credentials_dir(p)))
             .as_deref(),
     )
     .map_err(|e| ("general.database_password_env", e.to_string()))?;

@@ -83,6 +83,7 @@ fn the_deb_holds_binary_units_config_templates_docs_man_pages_and_completions() 
         "/usr/lib/systemd/system/allerta-check.service".to_owned(),
         "/usr/lib/systemd/system/allerta-check.timer".to_owned(),
         "/usr/share/doc/allerta/install-debian.md".to_owned(),
+        "/usr/share/doc/allerta/postgresql.md".to_owned(),
         "/usr/share/man/man1/allerta.1.gz".to_owned(),
         "/usr/share/man/man1/allerta-send.1.gz".to_owned(),
         "/usr/share/man/man1/allerta-check.1.gz".to_owned(),
@@ -328,7 +329,7 @@ fn maintainer_scripts_create_user_directories_and_credentials_with_the_right_mod
         "telegram-token kept",
         "facebook-token created on upgrade",
         "root:allerta 750 /etc/allerta/credentials",
-        "after-remove 8 credentials",
+        "after-remove 9 credentials",
         "after-purge left site-notes",
         "after-purge credentials gone",
         "after-purge ledger kept",
@@ -364,6 +365,7 @@ const PACKAGED_CREDENTIALS: &[&str] = &[
     "facebook-token",
     "mastodon-token",
     "bluesky-password",
+    "db-password",
 ];
 
 /// The `CREDENTIALS="…"` list of a maintainer script.
@@ -445,6 +447,7 @@ fn the_shipped_config_names_each_credential_as_credentials_directory_slash_name(
         ("channels.facebook.access_token_file", "facebook-token"),
         ("channels.mastodon.access_token_file", "mastodon-token"),
         ("channels.bluesky.app_password_file", "bluesky-password"),
+        ("general.database_password_file", "db-password"),
     ]
     .iter()
     .map(|(key, name)| (key.to_string(), format!("$CREDENTIALS_DIRECTORY/{name}")))
@@ -523,7 +526,12 @@ fn the_docs_name_every_credential_file_and_no_credential_drop_in() {
             "install-debian.md does not name {name}"
         );
     }
-    for doc in ["docs/install-debian.md", "docs/social.md", "README.md"] {
+    for doc in [
+        "docs/install-debian.md",
+        "docs/social.md",
+        "docs/postgresql.md",
+        "README.md",
+    ] {
         let text = std::fs::read_to_string(repo().join(doc)).expect("doc");
         for name in PACKAGED_CREDENTIALS {
             assert!(

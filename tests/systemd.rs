@@ -267,6 +267,7 @@ fn services_run_as_the_allerta_user_with_state_dir_journal_and_credentials() {
 /// channel: resume and check.
 const EVERY_CREDENTIAL: &[&str] = &[
     "bluesky-password",
+    "db-password",
     "dlr-token",
     "facebook-token",
     "mastodon-token",
@@ -285,11 +286,16 @@ const EVERY_CREDENTIAL: &[&str] = &[
 #[test]
 fn each_service_loads_only_the_credentials_its_command_uses() {
     let expected: &[(&str, &[&str])] = &[
-        ("allerta-serve.service", &["dlr-token", "voice-token"]),
-        ("allerta-bot.service", &["telegram-token"]),
+        // db-password: every command reaches the ledger, which may be a
+        // PostgreSQL database (an empty file when it is SQLite).
+        (
+            "allerta-serve.service",
+            &["db-password", "dlr-token", "voice-token"],
+        ),
+        ("allerta-bot.service", &["db-password", "telegram-token"]),
         (
             "allerta-watch.service",
-            &["smtp-password", "telegram-token"],
+            &["db-password", "smtp-password", "telegram-token"],
         ),
         ("allerta-resume.service", EVERY_CREDENTIAL),
         ("allerta-check.service", EVERY_CREDENTIAL),
