@@ -382,8 +382,9 @@ fn send_slots_are_shared_by_every_worker_and_idle_time_is_not_saved() {
                 start.wait();
                 (0..50)
                     .map(|_| {
-                        l.reserve_slots(ChannelId::Sms, 3, 1000, now)
+                        l.reserve_slots(ChannelId::Sms, 3, 1000, Some(now))
                             .expect("reserve")
+                            .0
                     })
                     .collect::<Vec<i64>>()
             })
@@ -403,13 +404,15 @@ fn send_slots_are_shared_by_every_worker_and_idle_time_is_not_saved() {
     let l = open(&cluster, Duration::from_secs(30));
     let later = now + 10_000_000;
     assert_eq!(
-        l.reserve_slots(ChannelId::Sms, 1, 1000, later)
-            .expect("reserve"),
+        l.reserve_slots(ChannelId::Sms, 1, 1000, Some(later))
+            .expect("reserve")
+            .0,
         later
     );
     assert_eq!(
-        l.reserve_slots(ChannelId::Email, 1, 1000, now)
-            .expect("reserve"),
+        l.reserve_slots(ChannelId::Email, 1, 1000, Some(now))
+            .expect("reserve")
+            .0,
         now,
         "each channel has its own schedule"
     );

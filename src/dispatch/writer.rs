@@ -230,10 +230,11 @@ fn slots(
         return Ok(());
     }
     let interval = ((1e6 / rate).round() as i64).max(1);
-    let now = chrono::Utc::now().timestamp_micros();
-    let first = persist(|| ledger.reserve_slots(channel, batch.len(), interval, now))?;
+    let (first, made) = persist(|| ledger.reserve_slots(channel, batch.len(), interval, None))?;
+    // The slots are in the database's clock; waited for by this one's.
+    let offset = chrono::Utc::now().timestamp_micros() - made;
     for (i, c) in batch.iter_mut().enumerate() {
-        c.not_before_us = Some(first + i as i64 * interval);
+        c.not_before_us = Some(first + offset + i as i64 * interval);
     }
     Ok(())
 }

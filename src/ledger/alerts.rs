@@ -154,13 +154,12 @@ impl Ledger {
         if self.conn.is_postgres() {
             // The claims this worker holds stay its own.
             self.conn.execute(
-                "UPDATE deliveries SET lease_until = ?3
-                 WHERE alert_id = ?1 AND lease_owner = ?2 AND state = 'sending'",
-                params![
-                    alert_id,
-                    owner,
-                    now_ms() + self.delivery_lease.as_millis() as i64
-                ],
+                &format!(
+                    "UPDATE deliveries SET lease_until = {} / 1000 + ?3
+                     WHERE alert_id = ?1 AND lease_owner = ?2 AND state = 'sending'",
+                    self.conn.clock_us()
+                ),
+                params![alert_id, owner, self.delivery_lease.as_millis() as i64],
             )?;
             return Ok(true);
         }

@@ -120,16 +120,22 @@ impl Ledger {
             return Ok(Err(Halt::LeaseLost { holder }));
         }
         let mut claimed = {
-            let mut stmt = tx.prepare_cached(if postgres {
+            // Leases are in the database's clock (ms), so a worker whose
+            // clock is ahead never takes over a live claim.
+            let pg_claim = format!(
                 "UPDATE deliveries SET state = 'sending', updated_at = ?4,
-                        lease_owner = ?5, lease_until = ?6
+                        lease_owner = ?5, lease_until = {now} / 1000 + ?6
                  WHERE id IN (SELECT id FROM deliveries
                               WHERE alert_id = ?1 AND channel = ?2
                                 AND (state = 'pending' AND next_attempt_at <= ?4
-                                     OR state = 'sending' AND lease_until < ?4)
+                                     OR state = 'sending' AND lease_until < {now} / 1000)
                               ORDER BY id LIMIT ?3
                               FOR UPDATE SKIP LOCKED)
-                 RETURNING id, address, recipient, language, attempts, token"
+                 RETURNING id, address, recipient, language, attempts, token",
+                now = tx.clock_us()
+            );
+            let mut stmt = tx.prepare_cached(if postgres {
+                &pg_claim
             } else {
                 "UPDATE deliveries SET state = 'sending', updated_at = ?4
                  WHERE id IN (SELECT id FROM deliveries
@@ -138,8 +144,8 @@ impl Ledger {
                               ORDER BY id LIMIT ?3)
                  RETURNING id, address, recipient, language, attempts, token"
             })?;
-            let until = now + self.delivery_lease.as_millis() as i64;
-            let values = params![alert_id, channel.as_str(), limit as i64, now, owner, until];
+            let lease = self.delivery_lease.as_millis() as i64;
+            let values = params![alert_id, channel.as_str(), limit as i64, now, owner, lease];
             let rows = stmt.query_map(if postgres { values } else { &values[..4] }, |r| {
                 Ok(Claimed {
                     id: r.get(0)?,
@@ -159,25 +165,30 @@ impl Ledger {
     }
 
     /// Reserves `count` consecutive send slots of `channel`, `interval_us`
-    /// apart, after the last slot any worker reserved (or from `now_us`);
-    /// returns the first. One statement: workers racing for slots get
-    /// disjoint ones.
+    /// apart, after the last slot any worker reserved (or from now: `now_us`,
+    /// else the database's clock). Returns the first slot and the time the
+    /// reservation was made, both in that clock, so the caller waits for
+    /// `first - made` by its own clock, whatever it says the time is. One
+    /// statement: workers racing for slots get disjoint ones.
     pub fn reserve_slots(
         &self,
         channel: ChannelId,
         count: usize,
         interval_us: i64,
-        now_us: i64,
-    ) -> Result<i64, LedgerError> {
+        now_us: Option<i64>,
+    ) -> Result<(i64, i64), LedgerError> {
         let span = count as i64 * interval_us;
+        let now = format!("COALESCE(CAST(?2 AS bigint), {})", self.conn.clock_us());
         Ok(self.conn.query_row(
-            "INSERT INTO rate_slots (channel, next_at) VALUES (?1, CAST(?2 AS bigint) + CAST(?3 AS bigint))
-             ON CONFLICT (channel) DO UPDATE
-             SET next_at = CASE WHEN rate_slots.next_at > CAST(?2 AS bigint)
-                                THEN rate_slots.next_at ELSE CAST(?2 AS bigint) END + CAST(?3 AS bigint)
-             RETURNING next_at - CAST(?3 AS bigint)",
+            &format!(
+                "INSERT INTO rate_slots (channel, next_at) VALUES (?1, {now} + CAST(?3 AS bigint))
+                 ON CONFLICT (channel) DO UPDATE
+                 SET next_at = CASE WHEN rate_slots.next_at > {now}
+                                    THEN rate_slots.next_at ELSE {now} END + CAST(?3 AS bigint)
+                 RETURNING next_at - CAST(?3 AS bigint), {now}"
+            ),
             params![channel.as_str(), now_us, span],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?)
     }
 
@@ -295,11 +306,14 @@ impl Ledger {
     pub fn reset_sending(&self, alert_id: &str) -> Result<usize, LedgerError> {
         let now = now_ms();
         Ok(self.conn.execute(
-            "UPDATE deliveries SET state = 'pending', next_attempt_at = 0, updated_at = ?2,
-                    last_error = 'outcome unknown after interruption: re-sent',
-                    lease_owner = NULL, lease_until = NULL
-             WHERE alert_id = ?1 AND state = 'sending'
-               AND (lease_until IS NULL OR lease_until < ?2)",
+            &format!(
+                "UPDATE deliveries SET state = 'pending', next_attempt_at = 0, updated_at = ?2,
+                        last_error = 'outcome unknown after interruption: re-sent',
+                        lease_owner = NULL, lease_until = NULL
+                 WHERE alert_id = ?1 AND state = 'sending'
+                   AND (lease_until IS NULL OR lease_until < {} / 1000)",
+                self.conn.clock_us()
+            ),
             params![alert_id, now],
         )?)
     }

@@ -113,6 +113,18 @@ impl Conn {
         }
     }
 
+    /// An SQL expression for the database's own clock, in microseconds
+    /// since the epoch (the same for every worker whatever its clock says:
+    /// what leases and send slots are measured by on PostgreSQL).
+    pub fn clock_us(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
+            Backend::Postgres(_) => {
+                "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000000 AS bigint)"
+            }
+        }
+    }
+
     /// An SQL expression giving a fresh random token of 32 lowercase hex
     /// digits (a delivery's secret for its links): 128 random bits on
     /// SQLite, a version 4 UUID's 122 from the server's strong random
