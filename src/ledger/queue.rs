@@ -2,7 +2,7 @@
 //! order, which keeps SQLite's writes sequential) and recording outcomes in
 //! batches.
 
-use super::sql::{Behavior, OptionalExtension, params};
+use super::sql::{OptionalExtension, params};
 
 use super::{AlertState, Halt, Ledger, LedgerError, now_ms};
 use crate::domain::{ChannelId, Recipient};
@@ -92,8 +92,20 @@ impl Ledger {
         limit: usize,
     ) -> Result<Result<Vec<Claimed>, Halt>, LedgerError> {
         let now = now_ms();
-        let tx = self.conn.transaction_with_behavior(Behavior::Immediate)?;
-        let alert: Option<(String, Option<String>)> = tx
+        // SQLite: one immediate transaction, the single writer. PostgreSQL:
+        // no transaction, two statements (the claim itself re-checks the
+        // alert's state), so workers never wait for each other here.
+        let postgres = self.conn.is_postgres();
+        let tx = if postgres {
+            None
+        } else {
+            Some(self.conn.unchecked_immediate_transaction()?)
+        };
+        let conn: &super::sql::Conn = match &tx {
+            Some(t) => t,
+            None => &self.conn,
+        };
+        let alert: Option<(String, Option<String>)> = conn
             .query_row(
                 "SELECT state, lease_owner FROM alerts WHERE id = ?1",
                 [alert_id],
@@ -104,7 +116,7 @@ impl Ledger {
             return Err(LedgerError::UnknownAlert(alert_id.to_owned()));
         };
         let state: AlertState = state.parse()?;
-        if state == AlertState::Settled && tx.is_postgres() && !superseded(&tx, alert_id)? {
+        if state == AlertState::Settled && postgres && !superseded(conn, alert_id)? {
             // Another worker settled it: nothing is left for anyone.
             return Ok(Ok(Vec::new()));
         }
@@ -115,7 +127,6 @@ impl Ledger {
         // claim is a per-delivery lease, rows locked by another worker's
         // claim are skipped, and a claim whose lease expired (its worker
         // died) is taken over; its outcome is unknown, so it is sent again.
-        let postgres = tx.is_postgres();
         if !postgres && holder.as_deref() != Some(owner) {
             return Ok(Err(Halt::LeaseLost { holder }));
         }
@@ -131,10 +142,11 @@ impl Ledger {
                                      OR state = 'sending' AND lease_until < {now} / 1000)
                               ORDER BY id LIMIT ?3
                               FOR UPDATE SKIP LOCKED)
+                   AND EXISTS (SELECT 1 FROM alerts WHERE id = ?1 AND state = 'sending')
                  RETURNING id, address, recipient, language, attempts, token",
-                now = tx.clock_us()
+                now = conn.clock_us()
             );
-            let mut stmt = tx.prepare_cached(if postgres {
+            let mut stmt = conn.prepare_cached(if postgres {
                 &pg_claim
             } else {
                 "UPDATE deliveries SET state = 'sending', updated_at = ?4
@@ -159,7 +171,9 @@ impl Ledger {
             })?;
             rows.collect::<Result<Vec<_>, _>>()?
         };
-        tx.commit()?;
+        if let Some(tx) = tx {
+            tx.commit()?;
+        }
         claimed.sort_by_key(|c| c.id);
         Ok(Ok(claimed))
     }
@@ -255,7 +269,7 @@ impl Ledger {
                         "not-attempted",
                     ),
                 };
-                update.execute(params![
+                update.queue(params![
                     r.delivery_id,
                     state.as_str(),
                     counted,
@@ -265,7 +279,7 @@ impl Ledger {
                     r.at_ms,
                     owner
                 ])?;
-                attempt.execute(params![r.delivery_id, r.at_ms, outcome, provider, error])?;
+                attempt.queue(params![r.delivery_id, r.at_ms, outcome, provider, error])?;
             }
         }
         tx.commit()?;

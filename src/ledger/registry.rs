@@ -40,28 +40,28 @@ impl RegistryWriter<'_> {
             .prepare_cached(
                 "INSERT INTO registry_contacts (row, contact_id, language) VALUES (?1, ?2, ?3)",
             )?
-            .execute(params![self.row, c.id, c.language])?;
+            .queue(params![self.row, c.id, c.language])?;
         for (channel, address) in c.addresses {
             self.seq += 1;
             self.tx
                 .prepare_cached(
                     "INSERT INTO registry_addresses (seq, row, channel, address) VALUES (?1, ?2, ?3, ?4)",
                 )?
-                .execute(params![self.seq, self.row, channel.as_str(), address])?;
+                .queue(params![self.seq, self.row, channel.as_str(), address])?;
         }
         for zone in &c.zones {
             self.tx
                 .prepare_cached(
                     "INSERT INTO registry_zones (row, zone) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                 )?
-                .execute(params![self.row, zone])?;
+                .queue(params![self.row, zone])?;
         }
         for group in &c.groups {
             self.tx
                 .prepare_cached(
                     "INSERT INTO registry_groups (row, grp) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                 )?
-                .execute(params![self.row, group])?;
+                .queue(params![self.row, group])?;
         }
         Ok(())
     }
@@ -70,7 +70,7 @@ impl RegistryWriter<'_> {
         self.problems += 1;
         self.tx
             .prepare_cached("INSERT INTO registry_problems (seq, problem) VALUES (?1, ?2)")?
-            .execute(params![self.problems, text])?;
+            .queue(params![self.problems, text])?;
         Ok(())
     }
 

@@ -15,7 +15,7 @@ mod pg;
 mod placeholders;
 mod value;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 pub use pg::PgConn;
 pub use value::{FromValue, Numbered, Params, ToValue, Value, ValueRef};
@@ -84,13 +84,20 @@ enum Backend {
 pub struct Conn {
     backend: Backend,
     changes: Cell<u64>,
+    /// Statements [`Stmt::queue`]d on PostgreSQL, not sent yet: sent
+    /// together before anything else is (and so before a commit).
+    queued: RefCell<Vec<(String, Vec<Value>)>>,
 }
+
+/// Queued statements are sent when this many wait.
+const QUEUE_LIMIT: usize = 2000;
 
 impl Conn {
     pub fn sqlite(conn: rusqlite::Connection) -> Self {
         Self {
             backend: Backend::Sqlite(conn),
             changes: Cell::new(0),
+            queued: RefCell::new(Vec::new()),
         }
     }
 
@@ -98,6 +105,7 @@ impl Conn {
         Self {
             backend: Backend::Postgres(conn),
             changes: Cell::new(0),
+            queued: RefCell::new(Vec::new()),
         }
     }
 
@@ -165,8 +173,27 @@ impl Conn {
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match &self.backend {
             Backend::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Backend::Postgres(c) => c.batch(sql.to_owned()),
+            Backend::Postgres(c) => {
+                if sql.trim().eq_ignore_ascii_case("ROLLBACK") {
+                    self.queued.borrow_mut().clear();
+                } else {
+                    self.flush()?;
+                }
+                c.batch(sql.to_owned())
+            }
         }
+    }
+
+    /// Sends the queued statements (PostgreSQL); their first error.
+    fn flush(&self) -> Result<()> {
+        let Backend::Postgres(c) = &self.backend else {
+            return Ok(());
+        };
+        let items = std::mem::take(&mut *self.queued.borrow_mut());
+        if items.is_empty() {
+            return Ok(());
+        }
+        c.pipeline(items)
     }
 
     pub fn query_row<T, P, F>(&self, sql: &str, params: P, f: F) -> Result<T>
@@ -209,6 +236,12 @@ impl Conn {
     /// caller makes sure no other transaction is open on this connection.
     pub fn unchecked_transaction(&self) -> Result<Tx<'_>> {
         self.begin(Behavior::Deferred)
+    }
+
+    /// An immediate transaction through a shared reference (see
+    /// [`Conn::unchecked_transaction`]).
+    pub fn unchecked_immediate_transaction(&self) -> Result<Tx<'_>> {
+        self.begin(Behavior::Immediate)
     }
 
     fn begin(&self, behavior: Behavior) -> Result<Tx<'_>> {
@@ -314,7 +347,30 @@ impl<'c> Stmt<'c> {
         }
     }
 
+    /// Executes, or on PostgreSQL queues the statement to be sent with
+    /// the next ones in one round trip (before any other statement of this
+    /// connection, and before a commit): for writes whose count is not
+    /// needed. An error shows at the statement that sends the queue.
+    pub fn queue<P: Params>(&mut self, params: P) -> Result<()> {
+        if self.sqlite().is_some() {
+            self.execute(params)?;
+            return Ok(());
+        }
+        let (_, sql) = self.pg();
+        let item = (sql.sql.clone(), owned(sql, &params)?);
+        let full = {
+            let mut queued = self.conn.queued.borrow_mut();
+            queued.push(item);
+            queued.len() >= QUEUE_LIMIT
+        };
+        if full {
+            self.conn.flush()?;
+        }
+        Ok(())
+    }
+
     pub fn execute<P: Params>(&mut self, params: P) -> Result<usize> {
+        self.conn.flush()?;
         let changes = &self.conn.changes;
         let n = if let Some(s) = self.sqlite() {
             let values = params.values();
@@ -328,6 +384,7 @@ impl<'c> Stmt<'c> {
     }
 
     pub fn query<P: Params>(&mut self, params: P) -> Result<Rows<'_>> {
+        self.conn.flush()?;
         if self.sqlite().is_some() {
             let values = params.values();
             let s = self.sqlite().expect("sqlite");

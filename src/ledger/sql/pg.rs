@@ -41,6 +41,12 @@ enum Request {
         sql: String,
         reply: SyncSender<Result<(), SqlError>>,
     },
+    /// Statements sent without waiting for each answer (PostgreSQL runs
+    /// them in order): one round trip for all of them.
+    Pipeline {
+        items: Vec<(String, Vec<Value>)>,
+        reply: SyncSender<Result<(), SqlError>>,
+    },
 }
 
 pub struct PgConn {
@@ -142,6 +148,10 @@ impl PgConn {
     pub fn batch(&self, sql: String) -> Result<(), SqlError> {
         self.ask(|reply| Request::Batch { sql, reply })
     }
+
+    pub fn pipeline(&self, items: Vec<(String, Vec<Value>)>) -> Result<(), SqlError> {
+        self.ask(|reply| Request::Pipeline { items, reply })
+    }
 }
 
 struct Session {
@@ -193,6 +203,10 @@ impl Session {
             }
             Request::Batch { sql, reply } => {
                 let r = self.batch(&sql).await;
+                let _ = reply.send(r);
+            }
+            Request::Pipeline { items, reply } => {
+                let r = self.pipeline(&items).await;
                 let _ = reply.send(r);
             }
         }
@@ -279,6 +293,38 @@ impl Session {
             out.push(values);
         }
         Ok(ResultSet { columns, rows: out })
+    }
+
+    async fn pipeline(&mut self, items: &[(String, Vec<Value>)]) -> Result<(), SqlError> {
+        let mut statements = Vec::with_capacity(items.len());
+        for (sql, _) in items {
+            statements.push(self.statement(sql).await?);
+        }
+        let params: Vec<Vec<Param<'_>>> = items
+            .iter()
+            .map(|(_, values)| values.iter().map(Param).collect())
+            .collect();
+        let refs: Vec<Vec<&(dyn ToSql + Sync)>> = params
+            .iter()
+            .map(|p| p.iter().map(|v| v as &(dyn ToSql + Sync)).collect())
+            .collect();
+        let client = &self.client;
+        let r = futures_util::future::try_join_all(
+            statements
+                .iter()
+                .zip(&refs)
+                .map(|(s, p)| client.execute(s, p.as_slice())),
+        )
+        .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // Which statement failed is not known: name the first kind.
+                let sql = items.first().map(|(s, _)| s.clone()).unwrap_or_default();
+                drop(refs);
+                Err(self.fail(e, &sql))
+            }
+        }
     }
 
     async fn batch(&mut self, sql: &str) -> Result<(), SqlError> {
