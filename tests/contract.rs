@@ -59,6 +59,7 @@ contract! {
     two_person_rule_holds_the_alert_until_another_approver_decides,
     bot_subscribers_receive_alerts_stop_and_are_forgotten,
     watch_makes_drafts_that_are_sent_or_discarded,
+    an_escalation_step_reaches_only_who_did_not_acknowledge,
 }
 
 /// A PostgreSQL cluster of its own for one scenario (skipped with a message
@@ -951,16 +952,7 @@ fn bot_subscribers_receive_alerts_stop_and_are_forgotten(backend: &Backend) {
         backend,
     );
     p.write("telegram.token", &format!("{TG_TOKEN}\n"));
-    let mut bot = Bot(p
-        .cmd()
-        .arg("bot")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the bot"));
-    wait_for("the bot to poll", Duration::from_secs(15), || {
-        (!tg_calls(port, "getUpdates").is_empty()).then_some(())
-    });
+    let mut bot = start_bot(&p, port);
 
     // /start, choose Fibbiana, "Fatto".
     enqueue(
@@ -1088,7 +1080,103 @@ fn bot_subscribers_receive_alerts_stop_and_are_forgotten(backend: &Backend) {
 }
 
 // ---------------------------------------------------------------------
-// 10. Drafts from the DPC bulletin (`watch`)
+// 10. The escalation ladder (acknowledged on Telegram, escalated by email)
+// ---------------------------------------------------------------------
+
+fn start_bot(p: &Project, port: u16) -> Bot {
+    let bot = Bot(p
+        .cmd()
+        .arg("bot")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the bot"));
+    wait_for("the bot to poll", Duration::from_secs(15), || {
+        (!tg_calls(port, "getUpdates").is_empty()).then_some(())
+    });
+    bot
+}
+
+fn an_escalation_step_reaches_only_who_did_not_acknowledge(backend: &Backend) {
+    let server = telegram_server();
+    let port = server.port;
+    let p = Project::with_database(
+        &format!(
+            r#"[channels.telegram]
+transport = "bot-api"
+api_url = "http://127.0.0.1:{port}"
+token_file = "telegram.token"
+rate_per_second = 25
+[channels.email]
+transport = "outbox"
+from = "Protezione Civile <pc@comune.example.it>"
+unsubscribe_url = "https://comune.example.it/cancellami?t={{token}}"
+
+[escalation]
+steps = [{{ after = "5s", channel = "email" }}]
+"#
+        ),
+        backend,
+    );
+    p.write("telegram.token", &format!("{TG_TOKEN}\n"));
+    p.contacts("c.csv", &synthetic_rows(3, "example.org"));
+    let _bot = start_bot(&p, port);
+
+    // The first round: Telegram only (the step's channel waits).
+    let sent = ok_json(&p, &meteo_send(&["--all", "--yes"]));
+    let id = id_of(&sent);
+    assert_eq!(sent["channels"]["telegram"]["sent"], 3, "{sent}");
+    assert!(p.outbox("email").is_empty(), "the step is not due yet");
+    let escalation = &sent["escalation"];
+    assert_eq!(escalation["not_acknowledged"], 3, "{sent}");
+    assert_eq!(escalation["next"]["channel"], "email", "{sent}");
+
+    // c1 acknowledges with the button of its message.
+    let message = nth_reply(port, 100_000_001, 1);
+    let ack = message["params"]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        .as_str()
+        .expect("ack button")
+        .to_owned();
+    enqueue(
+        port,
+        json!({ "callback": { "chat_id": 100_000_001, "data": ack, "message_id": message["message_id"] } }),
+    );
+    wait_for("the acknowledgement", Duration::from_secs(15), || {
+        (ok_json(&p, &["status", &id])["escalation"]["acknowledged"] == 1).then_some(())
+    });
+    // The timer before the step is due sends nothing.
+    let (code, _, err) = p.run(&["resume"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(p.outbox("email").is_empty(), "the step is not due yet");
+
+    // Once due, the timer sends the step to the two who did not confirm.
+    let at = ok_json(&p, &["status", &id])["escalation"]["next"]["at"]
+        .as_str()
+        .expect("next step time")
+        .to_owned();
+    let at = chrono::DateTime::parse_from_rfc3339(&at).expect("RFC 3339");
+    let wait = (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    std::thread::sleep(wait + Duration::from_millis(300));
+    let (code, _, err) = p.run(&["resume"]);
+    assert_eq!(code, 0, "{err}");
+    let mut to = outbox_to(&p, "email", &id);
+    to.sort();
+    assert_eq!(to, ["user2@example.org", "user3@example.org"]);
+    let status = ok_json(&p, &["status", &id]);
+    let email = &status["channels"]["email"];
+    assert_eq!((email["sent"].clone(), email["skipped"].clone()), (json!(2), json!(1)), "{status}");
+    assert_eq!(status["escalation"]["next"], Value::Null, "{status}");
+    assert_eq!(status["escalation"]["acknowledged"], 1, "{status}");
+    // Nothing more for a later timer.
+    assert_eq!(p.run(&["resume"]).0, 0);
+    assert_eq!(p.outbox("email").len(), 2);
+    audit_is_whole(&p, &["send", "resume"]);
+}
+
+// ---------------------------------------------------------------------
+// 11. Drafts from the DPC bulletin (`watch`)
 // ---------------------------------------------------------------------
 
 const DPC_FILE: &str = "20261202_1430_today.json";
