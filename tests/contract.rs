@@ -60,6 +60,7 @@ contract! {
     bot_subscribers_receive_alerts_stop_and_are_forgotten,
     watch_makes_drafts_that_are_sent_or_discarded,
     an_escalation_step_reaches_only_who_did_not_acknowledge,
+    the_console_shows_the_alert_who_it_did_not_reach_and_the_report,
 }
 
 /// A PostgreSQL cluster of its own for one scenario (skipped with a message
@@ -1166,7 +1167,11 @@ steps = [{{ after = "5s", channel = "email" }}]
     assert_eq!(to, ["user2@example.org", "user3@example.org"]);
     let status = ok_json(&p, &["status", &id]);
     let email = &status["channels"]["email"];
-    assert_eq!((email["sent"].clone(), email["skipped"].clone()), (json!(2), json!(1)), "{status}");
+    assert_eq!(
+        (email["sent"].clone(), email["skipped"].clone()),
+        (json!(2), json!(1)),
+        "{status}"
+    );
     assert_eq!(status["escalation"]["next"], Value::Null, "{status}");
     assert_eq!(status["escalation"]["acknowledged"], 1, "{status}");
     // Nothing more for a later timer.
@@ -1176,7 +1181,176 @@ steps = [{{ after = "5s", channel = "email" }}]
 }
 
 // ---------------------------------------------------------------------
-// 11. Drafts from the DPC bulletin (`watch`)
+// 11. The officer console (`serve` with `[console]`), over plain HTTP
+// ---------------------------------------------------------------------
+
+/// `[console.users]` with `name`'s hash from `allerta console passwd`.
+fn console_users(name: &str, password: &str) -> String {
+    let probe = Project::new("");
+    let mut child = probe
+        .cmd()
+        .args(["console", "passwd", name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("allerta console passwd");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("password");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!(
+        "[console.users]\n{}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    )
+}
+
+/// A logged-in console session over plain HTTP (no redirects followed).
+struct Console {
+    rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+}
+
+fn cookie_of(r: &reqwest::Response) -> Option<String> {
+    let header = r.headers().get("set-cookie")?.to_str().ok()?;
+    Some(header.split(';').next()?.trim().to_owned())
+}
+
+impl Console {
+    fn login(port: u16, user: &str, password: &str) -> Self {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let base = format!("http://127.0.0.1:{port}");
+        let cookie = rt.block_on(async {
+            let form = http
+                .get(format!("{base}/console/login"))
+                .send()
+                .await
+                .expect("GET login");
+            let anonymous = cookie_of(&form).expect("a session cookie");
+            let html = form.text().await.expect("login page");
+            let marker = "name=\"csrf\" value=\"";
+            let at = html.find(marker).expect("a csrf field") + marker.len();
+            let csrf = html[at..at + 64].to_owned();
+            let r = http
+                .post(format!("{base}/console/login"))
+                .header("cookie", anonymous)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("user", user),
+                    ("password", password),
+                ])
+                .send()
+                .await
+                .expect("POST login");
+            assert_eq!(r.status().as_u16(), 303, "login");
+            cookie_of(&r).expect("the logged-in session")
+        });
+        Self {
+            rt,
+            http,
+            base,
+            cookie,
+        }
+    }
+
+    /// GET `path`: the status and the body.
+    fn get(&self, path: &str) -> (u16, String) {
+        self.rt.block_on(async {
+            let r = self
+                .http
+                .get(format!("{}{path}", self.base))
+                .header("cookie", &self.cookie)
+                .send()
+                .await
+                .expect("GET");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        })
+    }
+}
+
+fn the_console_shows_the_alert_who_it_did_not_reach_and_the_report(backend: &Backend) {
+    let users = console_users("root", "segreto-root");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("gateway.jsonl");
+    let p = messaggio_project(&format!("{}\n[console]\n{users}\n", form_config()), backend);
+    let config = std::fs::read_to_string(p.path("allerta.toml")).expect("config");
+    p.write(
+        "allerta.toml",
+        &config.replace(
+            "name = \"Montelupo centro\"",
+            "name = \"Montelupo centro\"\npolygon = \"43.73,11.01 43.74,11.03 43.72,11.04 43.73,11.01\"",
+        ),
+    );
+    let mut rows = support::phones("+39333", 2);
+    rows.extend(support::phones("+39339", 1)); // an invalid number: fails at once
+    rows.push("fisso-1,Signora Fissa,055 1234567,,,centro,cittadini,it,".into());
+    p.contacts("cittadini.csv", &rows);
+    let serve = support::Serve::start(&p, &SMS_ENV);
+    let gw = form_gateway(&log, None);
+    point_at_gateway(&p, &format!("http://127.0.0.1:{}", gw.port));
+    let send = [
+        "send",
+        "messaggio",
+        "--var",
+        "testo=Prova di allerta",
+        "--all",
+        "--yes",
+    ];
+    let (code, doc, err) = support::json_env(&p, &SMS_ENV, &send);
+    assert_eq!(code, 3, "{err}\n{doc}");
+    let id = id_of(&doc);
+
+    let console = Console::login(serve.port, "root", "segreto-root");
+    let (code, home) = console.get("/console/");
+    assert_eq!(code, 200, "{home}");
+    assert!(home.contains(&id), "{home}");
+    let (code, page) = console.get(&format!("/console/alerts/{id}"));
+    assert_eq!(code, 200, "{page}");
+    // The map's label for centro: of the three people an SMS was planned
+    // for, two were reached (the landline has no delivery at all).
+    assert!(page.contains("<svg"), "the zones' map: {page}");
+    assert!(page.contains("2 / 3 reached"), "{page}");
+    // Who to call: the invalid number and the landline, nobody reached.
+    let (code, csv) = console.get(&format!("/console/alerts/{id}/not-reached.csv"));
+    assert_eq!(code, 200, "{csv}");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let unreached: Vec<String> = reader
+        .records()
+        .map(|r| r.expect("a CSV row")[0].to_owned())
+        .collect();
+    assert_eq!(unreached, ["p39339-1", "fisso-1"], "{csv}");
+    assert!(csv.contains("+390551234567"), "the landline to call: {csv}");
+    let (code, html) = console.get(&format!("/console/alerts/{id}/not-reached"));
+    assert_eq!(code, 200, "{html}");
+    assert!(
+        html.contains("Signora Fissa") || html.contains("fisso-1"),
+        "{html}"
+    );
+    // The after-action report: failures by reason, the audit trail.
+    let (code, report) = console.get(&format!("/console/alerts/{id}/report"));
+    assert_eq!(code, 200, "{report}");
+    assert!(report.contains("ERR 21 invalid number"), "{report}");
+    let (code, approvals) = console.get("/console/approvals");
+    assert_eq!(code, 200, "{approvals}");
+    assert_eq!(serve.terminate(), Some(0));
+}
+
+// ---------------------------------------------------------------------
+// 12. Drafts from the DPC bulletin (`watch`)
 // ---------------------------------------------------------------------
 
 const DPC_FILE: &str = "20261202_1430_today.json";
