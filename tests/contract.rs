@@ -61,6 +61,7 @@ contract! {
     watch_makes_drafts_that_are_sent_or_discarded,
     an_escalation_step_reaches_only_who_did_not_acknowledge,
     the_console_shows_the_alert_who_it_did_not_reach_and_the_report,
+    the_public_files_follow_sends_updates_cancels_and_keep_drills_apart,
 }
 
 /// A PostgreSQL cluster of its own for one scenario (skipped with a message
@@ -665,11 +666,12 @@ fn failed_deliveries_are_listed_and_retry_sends_them_once_the_gateway_is_up(back
 // 7. `serve`: delivery reports and health
 // ---------------------------------------------------------------------
 
-fn http_get(port: u16, path: &str) -> (u16, String) {
+/// GET `path` with extra header lines (each ending in CRLF).
+fn http_get(port: u16, path: &str, headers: &str) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{headers}\r\n"
     )
     .expect("request");
     let mut response = String::new();
@@ -698,7 +700,10 @@ fn serve_records_delivery_reports_and_answers_health(backend: &Backend) {
     rows.extend(support::phones("+39336", 1));
     p.contacts("cittadini.csv", &rows);
     let serve = support::Serve::start(&p, &SMS_ENV);
-    assert_eq!(http_get(serve.port, "/healthz"), (200, "ok\n".to_owned()));
+    assert_eq!(
+        http_get(serve.port, "/healthz", ""),
+        (200, "ok\n".to_owned())
+    );
     let callback = format!(
         "http://127.0.0.1:{}/sms/report?token={}",
         serve.port,
@@ -760,7 +765,24 @@ fn serve_records_delivery_reports_and_answers_health(backend: &Backend) {
         let pid = d["provider_id"].as_str().unwrap_or_default();
         assert!(provider_ids.contains(pid), "{d} not in {provider_ids:?}");
     }
-    assert_eq!(http_get(serve.port, "/healthz"), (200, "ok\n".to_owned()));
+    assert_eq!(
+        http_get(serve.port, "/healthz", ""),
+        (200, "ok\n".to_owned())
+    );
+    // /metrics (with the token) counts the ledger's deliveries by state.
+    assert_eq!(http_get(serve.port, "/metrics", "").0, 401);
+    let (code, metrics) = http_get(
+        serve.port,
+        "/metrics",
+        &format!("Authorization: Bearer {}\r\n", support::TOKEN),
+    );
+    assert_eq!(code, 200, "{metrics}");
+    for line in [
+        "allerta_deliveries{channel=\"sms\",state=\"delivered\"} 3",
+        "allerta_deliveries{channel=\"sms\",state=\"failed\"} 2",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
     assert_eq!(serve.terminate(), Some(0));
     audit_is_whole(&p, &["serve", "send"]);
 }
@@ -1350,7 +1372,142 @@ fn the_console_shows_the_alert_who_it_did_not_reach_and_the_report(backend: &Bac
 }
 
 // ---------------------------------------------------------------------
-// 12. Drafts from the DPC bulletin (`watch`)
+// 12. The public web files (banner, Atom feed, CAP) across a thread
+// ---------------------------------------------------------------------
+
+/// The alert ids in a published banner file, in its order.
+fn banner_ids(p: &Project, file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(p.path(&format!("public/{file}")))
+        .unwrap_or_else(|e| panic!("public/{file}: {e}"));
+    let doc: Value = serde_json::from_str(&text).expect("banner JSON");
+    let mut ids: Vec<String> = doc["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .map(|a| a["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    ids.dedup();
+    ids
+}
+
+fn feed(p: &Project) -> String {
+    std::fs::read_to_string(p.path("public/feed.atom")).expect("public/feed.atom")
+}
+
+fn cap_href(id: &str) -> String {
+    format!("https://www.comune.example.it/allerta/cap/{id}.xml")
+}
+
+fn the_public_files_follow_sends_updates_cancels_and_keep_drills_apart(backend: &Backend) {
+    let p = Project::with_database(
+        r#"
+[channels.sms]
+transport = "outbox"
+[channels.banner]
+transport = "files"
+output_dir = "public"
+public_url = "https://www.comune.example.it/allerta/"
+"#,
+        backend,
+    );
+    p.contacts(
+        "c.csv",
+        &[
+            "a1,Anna,+39 333 1000001,,,centro,cittadini,it,".into(),
+            "a2,Bruno,+39 333 1000002,,,fibbiana,esercitazione,it,".into(),
+        ],
+    );
+    let a = id_of(&ok_json(
+        &p,
+        &[
+            "send",
+            "chiusura-scuole",
+            "--var",
+            "data=domani",
+            "--var",
+            "motivo=neve",
+            "--all",
+            "--yes",
+        ],
+    ));
+    let b = id_of(&ok_json(
+        &p,
+        &[
+            "send",
+            "allerta-meteo",
+            "--var",
+            "livello=giallo",
+            "--var",
+            "rischio=vento",
+            "--var",
+            "dalle=ora",
+            "--zone",
+            "centro",
+            "--yes",
+        ],
+    ));
+    let mut live = banner_ids(&p, "banner.json");
+    live.sort();
+    let mut both = vec![a.clone(), b.clone()];
+    both.sort();
+    assert_eq!(live, both);
+    for id in [&a, &b] {
+        assert!(feed(&p).contains(&cap_href(id)), "{id} not in the feed");
+        assert!(p.path(&format!("public/cap/{id}.xml")).exists());
+    }
+
+    // An update replaces its alert everywhere; a cancel removes it and
+    // announces the CAP Cancel.
+    let update = id_of(&ok_json(
+        &p,
+        &[
+            "update",
+            &b,
+            "allerta-meteo",
+            "--var",
+            "livello=arancione",
+            "--var",
+            "rischio=vento",
+            "--var",
+            "dalle=ora",
+            "--yes",
+        ],
+    ));
+    let mut live = banner_ids(&p, "banner.json");
+    live.sort();
+    let mut expected = vec![a.clone(), update.clone()];
+    expected.sort();
+    assert_eq!(live, expected);
+    assert!(feed(&p).contains(&cap_href(&update)));
+    assert!(
+        !feed(&p).contains(&cap_href(&b)),
+        "the updated alert left the feed"
+    );
+    let cancel = id_of(&ok_json(&p, &["cancel", &a, "--yes"]));
+    assert_eq!(
+        banner_ids(&p, "banner.json"),
+        [update.clone()],
+        "a Cancel is never a banner"
+    );
+    assert!(
+        !feed(&p).contains(&cap_href(&a)),
+        "the cancelled alert left the feed"
+    );
+    assert!(
+        feed(&p).contains(&cap_href(&cancel)),
+        "the CAP Cancel is announced"
+    );
+
+    // A drill goes to the drill banner only.
+    let drill = id_of(&ok_json(&p, &["send", "esercitazione", "--drill"]));
+    assert_eq!(banner_ids(&p, "drill-banner.json"), [drill.clone()]);
+    assert_eq!(banner_ids(&p, "banner.json"), [update]);
+    assert!(!feed(&p).contains(&drill), "a drill never reaches the feed");
+    audit_is_whole(&p, &["send", "send", "update", "cancel", "send"]);
+}
+
+// ---------------------------------------------------------------------
+// 13. Drafts from the DPC bulletin (`watch`)
 // ---------------------------------------------------------------------
 
 const DPC_FILE: &str = "20261202_1430_today.json";
