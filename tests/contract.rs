@@ -1486,7 +1486,7 @@ public_url = "https://www.comune.example.it/allerta/"
     let cancel = id_of(&ok_json(&p, &["cancel", &a, "--yes"]));
     assert_eq!(
         banner_ids(&p, "banner.json"),
-        [update.clone()],
+        [update.as_str()],
         "a Cancel is never a banner"
     );
     assert!(
@@ -1500,7 +1500,7 @@ public_url = "https://www.comune.example.it/allerta/"
 
     // A drill goes to the drill banner only.
     let drill = id_of(&ok_json(&p, &["send", "esercitazione", "--drill"]));
-    assert_eq!(banner_ids(&p, "drill-banner.json"), [drill.clone()]);
+    assert_eq!(banner_ids(&p, "drill-banner.json"), [drill.as_str()]);
     assert_eq!(banner_ids(&p, "banner.json"), [update]);
     assert!(!feed(&p).contains(&drill), "a drill never reaches the feed");
     audit_is_whole(&p, &["send", "send", "update", "cancel", "send"]);
