@@ -62,6 +62,7 @@ contract! {
     an_escalation_step_reaches_only_who_did_not_acknowledge,
     the_console_shows_the_alert_who_it_did_not_reach_and_the_report,
     the_public_files_follow_sends_updates_cancels_and_keep_drills_apart,
+    social_updates_and_cancels_reply_in_the_thread_of_the_first_post,
 }
 
 /// A PostgreSQL cluster of its own for one scenario (skipped with a message
@@ -1507,7 +1508,130 @@ public_url = "https://www.comune.example.it/allerta/"
 }
 
 // ---------------------------------------------------------------------
-// 13. Drafts from the DPC bulletin (`watch`)
+// 13. Social posts: a thread per alert (local Graph API / Mastodon / Bluesky)
+// ---------------------------------------------------------------------
+
+fn social_posts(port: u16, network: &str) -> Vec<Value> {
+    tg_http(port, "GET", "/_test/state", None)[network]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn social_updates_and_cancels_reply_in_the_thread_of_the_first_post(backend: &Backend) {
+    let mut c = Command::new("/usr/bin/python3");
+    c.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/servers/social_server.py"
+    ))
+    .args(["--port", "0"]);
+    let server = start_server(c);
+    let port = server.port;
+    let p = Project::with_database(
+        &format!(
+            r#"[channels.banner]
+transport = "outbox"
+public_url = "https://www.comune.example.it/allerta/"
+
+[channels.facebook]
+transport = "api"
+api_url = "http://127.0.0.1:{port}/v21.0"
+page_id = "104000000000001"
+access_token_file = "facebook.token"
+
+[channels.mastodon]
+transport = "api"
+instance_url = "http://127.0.0.1:{port}"
+access_token_file = "mastodon.token"
+
+[channels.bluesky]
+transport = "api"
+service_url = "http://127.0.0.1:{port}"
+identifier = "protezionecivile.comune.example.it"
+app_password_file = "bluesky.password"
+"#
+        ),
+        backend,
+    );
+    p.write("facebook.token", "EAAtestpagetoken\n");
+    p.write("mastodon.token", "mastodon-test-token\n");
+    p.write("bluesky.password", "abcd-efgh-ijkl-mnop\n");
+    p.contacts(
+        "cittadini.csv",
+        &["c1,Persona,,persona@example.it,,centro,cittadini,it,".to_owned()],
+    );
+    let mut send = meteo_send(&["--all", "--yes"]);
+    for network in ["facebook", "mastodon", "bluesky"] {
+        send.extend_from_slice(&["--channel", network]);
+    }
+    let first = ok_json(&p, &send);
+    for network in ["facebook", "mastodon", "bluesky"] {
+        assert_eq!(
+            first["channels"][network]["delivered"], 1,
+            "{network}: {first}"
+        );
+    }
+    let first = id_of(&first);
+    let update = id_of(&ok_json(
+        &p,
+        &[
+            "update",
+            &first,
+            "allerta-meteo",
+            "--var",
+            "livello=rosso",
+            "--var",
+            "rischio=idraulico",
+            "--var",
+            "dalle=ore 18 di oggi",
+            "--yes",
+        ],
+    ));
+    let cancel = id_of(&ok_json(&p, &["cancel", &first, "--yes"]));
+
+    // Mastodon: the update replies to the first toot, the cancel to the update.
+    let toots = social_posts(port, "mastodon");
+    assert_eq!(toots.len(), 3, "{toots:?}");
+    assert_eq!(toots[1]["in_reply_to_id"], toots[0]["id"], "{toots:?}");
+    assert_eq!(toots[2]["in_reply_to_id"], toots[1]["id"], "{toots:?}");
+    assert!(
+        toots[1]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("?alert={update}")),
+        "{toots:?}"
+    );
+    // Bluesky: root is always the first post, parent the latest.
+    let records = social_posts(port, "bluesky");
+    assert_eq!(records.len(), 3, "{records:?}");
+    let strong = |r: &Value| json!({"uri": r["uri"], "cid": r["cid"]});
+    assert_eq!(records[1]["value"]["reply"]["root"], strong(&records[0]));
+    assert_eq!(records[1]["value"]["reply"]["parent"], strong(&records[0]));
+    assert_eq!(records[2]["value"]["reply"]["root"], strong(&records[0]));
+    assert_eq!(records[2]["value"]["reply"]["parent"], strong(&records[1]));
+    // Facebook: one Page post; the update and the cancel are its comments.
+    let fb = social_posts(port, "facebook");
+    assert_eq!(fb.len(), 1, "{fb:?}");
+    let comments: Vec<&str> = fb[0]["comments"]
+        .as_array()
+        .expect("comments")
+        .iter()
+        .map(|c| c["message"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(comments.len(), 2, "{fb:?}");
+    assert!(
+        comments[0].contains(&format!("?alert={update}")),
+        "{comments:?}"
+    );
+    assert!(
+        comments[1].contains(&format!("?alert={cancel}")),
+        "{comments:?}"
+    );
+    audit_is_whole(&p, &["send", "update", "cancel"]);
+}
+
+// ---------------------------------------------------------------------
+// 14. Drafts from the DPC bulletin (`watch`)
 // ---------------------------------------------------------------------
 
 const DPC_FILE: &str = "20261202_1430_today.json";
