@@ -64,6 +64,9 @@ contract! {
     the_public_files_follow_sends_updates_cancels_and_keep_drills_apart,
     social_updates_and_cancels_reply_in_the_thread_of_the_first_post,
     voice_calls_are_acknowledged_retried_when_busy_and_failed_when_invalid,
+    ctrl_c_pauses_and_only_resume_with_its_id_and_a_confirmation_finishes,
+    sigterm_leaves_it_to_the_timer_which_refuses_a_switched_transport,
+    skipped_rows_are_recorded_and_list_since_filters,
 }
 
 /// A PostgreSQL cluster of its own for one scenario (skipped with a message
@@ -434,8 +437,16 @@ fn update_then_cancel_a_thread_while_it_is_being_sent(backend: &Backend) {
     // The public banner was removed by the cancel.
     assert_eq!(outbox_to(&p, "banner", &cancel_id).len(), 0);
 
-    // The timer never sends the cancelled update's remainder.
+    // The timer never sends the cancelled update's remainder, and an
+    // officer cannot revive it (SPEC §11: dead alerts stay dead).
     assert_eq!(p.run(&["resume"]).0, 0);
+    for verb in ["retry", "resume"] {
+        let (code, _, err) = p.run(&[verb, &latest, "--yes"]);
+        assert_eq!(code, 2, "{verb}: {err}");
+        assert!(err.contains("cancelled"), "{err}");
+    }
+    let (code, _, err) = p.run(&["retry", &original, "--yes"]);
+    assert_eq!(code, 2, "{err}");
     assert_eq!(outbox_to(&p, "sms", &latest).len() as u64, sent);
     let list = alerts(&p);
     let states: Vec<&str> = list
@@ -1008,6 +1019,13 @@ fn bot_subscribers_receive_alerts_stop_and_are_forgotten(backend: &Backend) {
         port,
         json!({ "callback": { "chat_id": 42, "data": "zones:done", "message_id": welcome_id } }),
     );
+    // The subscriber counts in the coverage of Fibbiana (SPEC §12).
+    let coverage = ok_json(&p, &["contacts", "coverage", "--zone", "fibbiana"]);
+    assert_eq!(
+        coverage["zones"]["fibbiana"],
+        json!({"total": 1, "channels": {"telegram": 1}, "none": 0}),
+        "{coverage}"
+    );
     wait_for("the summary", Duration::from_secs(15), || {
         tg_calls(port, "editMessageText").into_iter().next()
     });
@@ -1080,6 +1098,14 @@ fn bot_subscribers_receive_alerts_stop_and_are_forgotten(backend: &Backend) {
         "welcome, the Fibbiana alert, the /stop reply: nothing else"
     );
 
+    // Export (GDPR): the subscription and its deliveries.
+    let export = ok_json(&p, &["subscribers", "export", "--chat", "42"]);
+    assert_eq!(export["subscriber"]["chat_id"], "42", "{export}");
+    assert_eq!(
+        export["deliveries"].as_array().map(Vec::len),
+        Some(1),
+        "{export}"
+    );
     // Forget (GDPR): the subscriber is gone, its delivery anonymised.
     let forgot = ok_json(&p, &["subscribers", "forget", "42"]);
     assert_eq!(forgot["subscriber"], true, "{forgot}");
@@ -1783,7 +1809,154 @@ fn voice_calls_are_acknowledged_retried_when_busy_and_failed_when_invalid(backen
 }
 
 // ---------------------------------------------------------------------
-// 15. Drafts from the DPC bulletin (`watch`)
+// 15. Stopping a send: Ctrl-C (paused) and SIGTERM (left to the timer)
+// ---------------------------------------------------------------------
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on a child we spawned and have not reaped.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+fn sms_to_all(p: &Project) -> Vec<String> {
+    p.outbox("sms")
+        .iter()
+        .map(|l| l["to"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn ctrl_c_pauses_and_only_resume_with_its_id_and_a_confirmation_finishes(backend: &Backend) {
+    let n = 300;
+    let p = slow_sms(backend, n, 100);
+    let child = spawn(&p, &meteo_send(&["--all", "--channel", "sms", "--yes"]));
+    wait_for("30 messages out", Duration::from_secs(30), || {
+        (p.outbox("sms").len() >= 30).then_some(())
+    });
+    signal(&child, libc::SIGINT);
+    let (code, err) = finish(child);
+    assert_eq!(code, 130, "{err}");
+    assert!(err.contains("PAUSED"), "{err}");
+    let id = alerts(&p)[0]["id"].as_str().expect("id").to_owned();
+    assert!(err.contains(&format!("allerta resume {id}")), "{err}");
+    assert!(err.contains(&format!("allerta cancel {id}")), "{err}");
+    assert_eq!(alerts(&p)[0]["state"], "paused");
+    let sent = p.outbox("sms").len();
+    assert!(sent < n, "the pause stopped the send ({sent} of {n})");
+
+    // The timer never touches a paused alert; `resume ID` asks.
+    let (code, out, err) = p.run(&["resume"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(p.outbox("sms").len(), sent, "the timer sent a paused alert");
+    let (code, _, err) = p.run(&["resume", &id]);
+    assert_eq!(code, 4, "{err}");
+    assert_eq!(p.outbox("sms").len(), sent);
+    let (code, _, err) = p.run(&["resume", &id, "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let mut to = sms_to_all(&p);
+    assert_eq!(to.len(), n, "everyone exactly once after the resume");
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), n, "no duplicates");
+    let status = ok_json(&p, &["status", &id]);
+    assert_eq!(status["alert"]["state"], "settled", "{status}");
+    assert_eq!(status["channels"]["sms"]["sent"], n, "{status}");
+    audit_is_whole(&p, &["send", "resume"]);
+}
+
+fn sigterm_leaves_it_to_the_timer_which_refuses_a_switched_transport(backend: &Backend) {
+    let n = 300;
+    let p = slow_sms(backend, n, 100);
+    let child = spawn(&p, &meteo_send(&["--all", "--channel", "sms", "--yes"]));
+    wait_for("20 messages out", Duration::from_secs(30), || {
+        (p.outbox("sms").len() >= 20).then_some(())
+    });
+    signal(&child, libc::SIGTERM);
+    let (code, err) = finish(child);
+    assert_eq!(code, 1, "{err}");
+    let id = alerts(&p)[0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(alerts(&p)[0]["state"], "sending");
+    let sent = p.outbox("sms").len();
+    assert!(sent < n, "SIGTERM stopped the send ({sent} of {n})");
+
+    // Planned on the outbox, now a real gateway: nothing may go out.
+    let outbox = std::fs::read_to_string(p.path("allerta.toml")).expect("config");
+    p.write(
+        "allerta.toml",
+        &outbox.replace(
+            "[channels.sms]\ntransport = \"outbox\"",
+            "[channels.sms]\ntransport = \"kannel\"\nurl = \"http://127.0.0.1:9/cgi-bin/sendsms\"\nusername = \"u\"\npassword = \"p\"\nsender = \"X\"",
+        ),
+    );
+    for cmd in [
+        vec!["resume"],
+        vec!["resume", id.as_str(), "--yes"],
+        vec!["retry", id.as_str(), "--yes"],
+    ] {
+        let (code, _, err) = p.run(&cmd);
+        assert_eq!(code, 2, "{cmd:?}: {err}");
+        assert!(err.contains("planned on `outbox`, now `kannel`"), "{err}");
+    }
+    assert_eq!(p.outbox("sms").len(), sent);
+    assert_eq!(alerts(&p)[0]["state"], "sending");
+
+    // Back on the outbox, the timer finishes it: nobody lost.
+    p.write("allerta.toml", &outbox);
+    let (code, _, err) = p.run(&["resume"]);
+    assert_eq!(code, 0, "{err}");
+    let to: HashSet<String> = sms_to_all(&p).into_iter().collect();
+    assert_eq!(to.len(), n, "everyone reached");
+    let status = ok_json(&p, &["status", &id]);
+    assert_eq!(status["alert"]["state"], "settled", "{status}");
+    assert_eq!(status["channels"]["sms"]["sent"], n, "{status}");
+}
+
+// ---------------------------------------------------------------------
+// 16. Contact rows left out, and `list --since`
+// ---------------------------------------------------------------------
+
+fn skipped_rows_are_recorded_and_list_since_filters(backend: &Backend) {
+    let p = citizens(backend);
+    p.contacts("errori.csv", &["zz,Zeta,12,,,centro,cittadini,it,".into()]);
+    // A bad row blocks the send (exit 2, nothing planned or sent)...
+    let (code, _, err) = p.run(&meteo_send(&["--all", "--yes"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("errori.csv:2"), "file and line: {err}");
+    assert!(alerts(&p).is_empty());
+    assert_eq!(all_outbox(&p), 0);
+    // ...unless it is left out on purpose, which the alert records.
+    let first = ok_json(&p, &meteo_send(&["--all", "--yes", "--skip-invalid"]));
+    let skipped = first["alert"]["skipped_rows"].to_string();
+    assert!(
+        skipped.contains("errori.csv") && skipped.contains('2'),
+        "{first}"
+    );
+    assert_eq!(first["channels"]["sms"]["sent"], 3, "{first}");
+    let first = id_of(&first);
+    std::thread::sleep(Duration::from_millis(1100));
+    let since = chrono::Utc::now().to_rfc3339();
+    std::thread::sleep(Duration::from_millis(100));
+    let second = id_of(&ok_json(
+        &p,
+        &["send", "esercitazione", "--drill", "--skip-invalid"],
+    ));
+    let all: Vec<Value> = alerts(&p);
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0]["id"], second.as_str(), "newest first");
+    assert_eq!(all[1]["id"], first.as_str());
+    let recent = ok_json(&p, &["list", "--since", &since]);
+    let recent: Vec<&str> = recent["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .map(|a| a["id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(recent, [second.as_str()]);
+    audit_is_whole(&p, &["send", "send"]);
+}
+
+// ---------------------------------------------------------------------
+// 17. Drafts from the DPC bulletin (`watch`)
 // ---------------------------------------------------------------------
 
 const DPC_FILE: &str = "20261202_1430_today.json";
