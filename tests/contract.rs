@@ -67,6 +67,7 @@ contract! {
     ctrl_c_pauses_and_only_resume_with_its_id_and_a_confirmation_finishes,
     sigterm_leaves_it_to_the_timer_which_refuses_a_switched_transport,
     skipped_rows_are_recorded_and_list_since_filters,
+    console_approvals_refuse_the_creator_then_approve_and_reject,
 }
 
 /// A PostgreSQL cluster of its own for one scenario (skipped with a message
@@ -1237,6 +1238,11 @@ steps = [{{ after = "5s", channel = "email" }}]
 
 /// `[console.users]` with `name`'s hash from `allerta console passwd`.
 fn console_users(name: &str, password: &str) -> String {
+    format!("[console.users]\n{}", console_user(name, password))
+}
+
+/// One `[console.users]` line from `allerta console passwd`.
+fn console_user(name: &str, password: &str) -> String {
     let probe = Project::new("");
     let mut child = probe
         .cmd()
@@ -1258,10 +1264,7 @@ fn console_users(name: &str, password: &str) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    format!(
-        "[console.users]\n{}",
-        String::from_utf8_lossy(&out.stdout).trim()
-    )
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// A logged-in console session over plain HTTP (no redirects followed).
@@ -1316,6 +1319,25 @@ impl Console {
             base,
             cookie,
         }
+    }
+
+    /// POST the CSRF token of `form_page` to `path`: the status and body.
+    fn post(&self, form_page: &str, path: &str) -> (u16, String) {
+        let (_, html) = self.get(form_page);
+        let marker = "name=\"csrf\" value=\"";
+        let at = html.find(marker).expect("a csrf field") + marker.len();
+        let csrf = html[at..at + 64].to_owned();
+        self.rt.block_on(async {
+            let r = self
+                .http
+                .post(format!("{}{path}", self.base))
+                .header("cookie", &self.cookie)
+                .form(&[("csrf", csrf.as_str())])
+                .send()
+                .await
+                .expect("POST");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        })
     }
 
     /// GET `path`: the status and the body.
@@ -1375,6 +1397,14 @@ fn the_console_shows_the_alert_who_it_did_not_reach_and_the_report(backend: &Bac
     // for, two were reached (the landline has no delivery at all).
     assert!(page.contains("<svg"), "the zones' map: {page}");
     assert!(page.contains("2 / 3 reached"), "{page}");
+    // The live counts the page polls.
+    let (code, live) = console.get(&format!("/console/alerts/{id}/live.json"));
+    assert_eq!(code, 200, "{live}");
+    let live: Value = serde_json::from_str(&live).expect("live.json");
+    assert_eq!(live["state"], "settled", "{live}");
+    assert_eq!(live["channels"]["sms"]["total"], 3, "{live}");
+    assert_eq!(live["channels"]["sms"]["failed"], 1, "{live}");
+    assert_eq!(live["zones"]["centro"]["reached"], 2, "{live}");
     // Who to call: the invalid number and the landline, nobody reached.
     let (code, csv) = console.get(&format!("/console/alerts/{id}/not-reached.csv"));
     assert_eq!(code, 200, "{csv}");
@@ -1397,6 +1427,90 @@ fn the_console_shows_the_alert_who_it_did_not_reach_and_the_report(backend: &Bac
     assert!(report.contains("ERR 21 invalid number"), "{report}");
     let (code, approvals) = console.get("/console/approvals");
     assert_eq!(code, 200, "{approvals}");
+    assert_eq!(serve.terminate(), Some(0));
+}
+
+fn console_approvals_refuse_the_creator_then_approve_and_reject(backend: &Backend) {
+    let users = format!(
+        "[console.users]\n{}\n{}",
+        console_user("root", "segreto-root"),
+        console_user("bob", "segreto-bob")
+    );
+    let p = Project::with_database(
+        &format!(
+            "{OUTBOX_CHANNELS}\n[serve]\nlisten = \"127.0.0.1:0\"\ndlr_token = \"{}\"\n\
+             [console]\n{users}\n[approval]\napprovers = [\"root\", \"bob\"]\n",
+            support::TOKEN
+        ),
+        backend,
+    );
+    p.contacts("cittadini.csv", &synthetic_rows(3, "example.org"));
+    let serve = support::Serve::start(&p, &[]);
+    // The tests run as root: root creates the alerts.
+    let (code, out, err) = p.run(&meteo_send(&["--all", "--channel", "sms", "--yes"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let first = alerts(&p)[0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(alerts(&p)[0]["state"], "awaiting_approval");
+
+    let root = Console::login(serve.port, "root", "segreto-root");
+    let (code, page) = root.get("/console/approvals");
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains(&first), "{page}");
+    let approve = format!("/console/approvals/{first}/approve");
+    let (code, refused) = root.post("/console/approvals", &approve);
+    assert_eq!(code, 403, "the creator cannot approve: {refused}");
+    assert!(refused.contains("created by `root`"), "{refused}");
+    assert_eq!(alerts(&p)[0]["state"], "awaiting_approval");
+
+    // Another approver can; the resume timer then sends it.
+    let bob = Console::login(serve.port, "bob", "segreto-bob");
+    let (code, approved) = bob.post("/console/approvals", &approve);
+    assert_eq!(code, 200, "{approved}");
+    assert!(approved.contains("Approved"), "{approved}");
+    let status = ok_json(&p, &["status", &first]);
+    assert_eq!(
+        status["alert"]["state"], "sending",
+        "left for the timer: {status}"
+    );
+    assert_eq!(status["alert"]["decided_by"], "bob", "{status}");
+    let (code, _, err) = p.run(&["resume"]);
+    assert_eq!(code, 0, "{err}");
+    let status = ok_json(&p, &["status", &first]);
+    assert_eq!(status["alert"]["state"], "settled", "{status}");
+    assert_eq!(status["channels"]["sms"]["sent"], 3, "{status}");
+    assert_eq!(outbox_to(&p, "sms", &first).len(), 3);
+    let trail = ok_json(&p, &["audit", "--alert", &first]);
+    let approvals: Vec<&Value> = trail["audit"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["command"] == "approve")
+        .collect();
+    assert_eq!(approvals.len(), 1, "{trail}");
+    assert_eq!(approvals[0]["operator"], "bob", "{trail}");
+
+    // Reject: nothing is ever sent.
+    let (code, _, err) = p.run(&meteo_send(&["--all", "--channel", "sms", "--yes"]));
+    assert_eq!(code, 0, "{err}");
+    let second = alerts(&p)[0]["id"].as_str().expect("id").to_owned();
+    assert_ne!(second, first);
+    let (code, rejected) = bob.post(
+        "/console/approvals",
+        &format!("/console/approvals/{second}/reject"),
+    );
+    assert_eq!(code, 200, "{rejected}");
+    let status = ok_json(&p, &["status", &second]);
+    assert_eq!(status["alert"]["state"], "rejected", "{status}");
+    assert_eq!(
+        (
+            status["channels"]["sms"]["sent"].clone(),
+            status["channels"]["sms"]["skipped"].clone()
+        ),
+        (json!(0), json!(3)),
+        "{status}"
+    );
+    assert!(outbox_to(&p, "sms", &second).is_empty());
+    assert_eq!(p.run(&["audit", "verify"]).0, 0);
     assert_eq!(serve.terminate(), Some(0));
 }
 
