@@ -8,6 +8,8 @@
 //! records — never at the database, so the same assertions hold on both.
 
 mod common;
+#[path = "servers/kannel.rs"]
+mod kannel;
 #[path = "common/pg.rs"]
 mod pg;
 #[path = "servers/sms_support.rs"]
@@ -68,6 +70,7 @@ contract! {
     sigterm_leaves_it_to_the_timer_which_refuses_a_switched_transport,
     skipped_rows_are_recorded_and_list_since_filters,
     console_approvals_refuse_the_creator_then_approve_and_reject,
+    kannel_reports_of_every_part_settle_a_two_part_sms_delivered,
 }
 
 /// A PostgreSQL cluster of its own for one scenario (skipped with a message
@@ -674,6 +677,66 @@ fn failed_deliveries_are_listed_and_retry_sends_them_once_the_gateway_is_up(back
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(gateway_log(&log).len(), 3);
     audit_is_whole(&p, &["send", "retry", "retry"]);
+}
+
+/// A real Kannel (fake SMSC) sending a two-part SMS to each recipient and
+/// `serve` receiving Kannel's report for every part: each delivery ends
+/// `delivered` (the ledger counts the parts' reports, SPEC §8.2).
+fn kannel_reports_of_every_part_settle_a_two_part_sms_delivered(backend: &Backend) {
+    let k = kannel::Kannel::start(kannel::Route::Fake);
+    let p = messaggio_project(
+        &format!(
+            r#"
+[channels.sms]
+transport = "kannel"
+url = "{url}"
+username = "{user}"
+password = "{password}"
+sender = "ComuneML"
+rate_per_second = 200
+max_segments = 3
+dlr_url = "__SERVE__/sms/dlr"
+[serve]
+listen = "127.0.0.1:0"
+dlr_token = "{token}"
+"#,
+            url = k.sendsms_url(),
+            user = kannel::USER,
+            password = kannel::PASSWORD,
+            token = support::TOKEN,
+        ),
+        backend,
+    );
+    p.contacts("cittadini.csv", &support::phones("+39333", 3));
+    let _serve = support::Serve::start(&p, &[]);
+    let text = format!("{} fine del messaggio.", "A".repeat(170));
+    let (code, doc, err) = p.json(&[
+        "send",
+        "messaggio",
+        "--var",
+        &format!("testo={text}"),
+        "--all",
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{err}\n{doc}");
+    let id = id_of(&doc);
+    kannel::wait_until(Duration::from_secs(30), "three messages", || {
+        k.received().len() >= 3
+    });
+    let mut to: Vec<String> = k.received().into_iter().map(|(to, _)| to).collect();
+    to.sort();
+    assert_eq!(to, ["+393330000001", "+393330000002", "+393330000003"]);
+    assert!(
+        k.received().iter().all(|(_, t)| *t == text),
+        "{:?}",
+        k.received()
+    );
+    assert_eq!(k.raw_parts().len(), 6, "two parts each");
+    support::wait_for_counts(&p, &[], "3 delivered", |c| c["delivered"] == 3);
+    for d in deliveries(&p, &id) {
+        assert_eq!(d["state"], "delivered", "{d}");
+    }
+    audit_is_whole(&p, &["serve", "send"]);
 }
 
 // ---------------------------------------------------------------------
