@@ -2250,6 +2250,36 @@ audience = ["all"]
     assert!(err.contains("discarded"), "{err}");
     assert_eq!(alerts(&p).len(), 1);
     assert_eq!(p.outbox("sms").len(), 2);
+
+    // Back to none: a cessata-allerta draft for the alert from draft 1,
+    // once; sending it cancels that alert.
+    p.write(
+        &format!("bollettini/{DPC_FILE}"),
+        &bulletin("Assenza di fenomeni significativi prevedibili / NESSUNA ALLERTA"),
+    );
+    assert_eq!(p.run(&["watch", "--once"]).0, 0);
+    let list = drafts(&p);
+    assert_eq!(list.len(), 3, "{list:?}");
+    let cessata = list
+        .iter()
+        .find(|d| d["template"] == "cessata-allerta")
+        .expect("a cessata-allerta draft");
+    assert_eq!(cessata["cancels"], alert_id.as_str(), "{cessata}");
+    let cessata = cessata["id"].to_string();
+    assert_eq!(p.run(&["watch", "--once"]).0, 0);
+    assert_eq!(drafts(&p).len(), 3, "still one cessata draft");
+    let (code, _, err) = p.run(&["send", "--draft", &cessata, "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let status = ok_json(&p, &["status", &alert_id]);
+    assert_eq!(status["alert"]["state"], "cancelled", "{status}");
+    let revoked = alerts(&p)[0].clone();
+    assert_eq!(revoked["msg_type"], "Cancel", "{revoked}");
+    let revoked = revoked["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        outbox_to(&p, "sms", &revoked).len(),
+        2,
+        "the revocation to both"
+    );
     audit_is_whole(
         &p,
         &[
@@ -2258,6 +2288,9 @@ audience = ["all"]
             "send --draft",
             "watch (draft)",
             "drafts discard",
+            "watch (draft)",
+            "cancel",
+            "send --draft",
         ],
     );
 }
