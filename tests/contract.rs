@@ -71,6 +71,7 @@ contract! {
     skipped_rows_are_recorded_and_list_since_filters,
     console_approvals_refuse_the_creator_then_approve_and_reject,
     kannel_reports_of_every_part_settle_a_two_part_sms_delivered,
+    check_finds_the_ledger_ready_before_and_after_the_first_send,
 }
 
 /// A PostgreSQL cluster of its own for one scenario (skipped with a message
@@ -281,6 +282,35 @@ fn send_fans_out_once_per_address_and_reports_it(backend: &Backend) {
     let (code, _, err) = p.run(&["status", "nope"]);
     assert_eq!(code, 2, "{err}");
     audit_is_whole(&p, &["send"]);
+}
+
+fn check_item(doc: &Value, item: &str) -> Value {
+    doc["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["item"] == item)
+        .cloned()
+        .unwrap_or_else(|| panic!("no item {item} in {doc}"))
+}
+
+fn check_finds_the_ledger_ready_before_and_after_the_first_send(backend: &Backend) {
+    let p = citizens(backend);
+    // Nothing created yet: check creates nothing and says it is ready.
+    let (code, doc, err) = p.json(&["check"]);
+    assert_eq!(code, 0, "{err}\n{doc}");
+    let db = check_item(&doc, "database");
+    assert_eq!(db["ok"], true, "{db}");
+    ok_json(&p, &meteo_send(&["--zone", "fibbiana", "--yes"]));
+    let (code, doc, err) = p.json(&["check"]);
+    assert_eq!(code, 0, "{err}\n{doc}");
+    let db = check_item(&doc, "database");
+    assert_eq!(db["ok"], true, "{db}");
+    assert!(db["detail"].to_string().contains("schema version"), "{db}");
+    // Secrets are never printed (SPEC §2): not the database's password.
+    assert!(!doc.to_string().contains(pg::PASSWORD), "{doc}");
+    assert_eq!(alerts(&p).len(), 1, "check sends nothing");
+    assert_eq!(p.outbox("sms").len(), 1);
 }
 
 // ---------------------------------------------------------------------
