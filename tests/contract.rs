@@ -74,6 +74,38 @@ contract! {
     check_finds_the_ledger_ready_before_and_after_the_first_send,
 }
 
+/// What is PostgreSQL's alone: a wrong database password is refused with
+/// a clear error before anything is planned or sent, and `check` says so.
+#[test]
+fn postgres_with_a_wrong_password_sends_nothing_and_check_says_why() {
+    let Some(cluster) = pg::Cluster::start() else {
+        return;
+    };
+    let p = Project::with_database(
+        OUTBOX_CHANNELS,
+        &Backend::Postgres {
+            url: cluster.url(),
+            password: "not the password".to_owned(),
+            lease: "30s".to_owned(),
+        },
+    );
+    p.contacts("c.csv", &synthetic_rows(3, "example.org"));
+    let (code, out, err) = p.run(&meteo_send(&["--all", "--yes"]));
+    assert_eq!(code, 1, "a database error (SPEC §6): {out}{err}");
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(
+        !err.contains("not the password"),
+        "the password is never printed: {err}"
+    );
+    assert_eq!(all_outbox(&p), 0, "nothing sent");
+    let (code, doc, err) = p.json(&["check"]);
+    assert_eq!(code, 1, "{err}\n{doc}");
+    let db = check_item(&doc, "database");
+    assert_eq!(db["ok"], false, "{db}");
+    assert!(db.to_string().contains("password"), "{db}");
+    assert!(!doc.to_string().contains("not the password"), "{doc}");
+}
+
 /// A PostgreSQL cluster of its own for one scenario (skipped with a message
 /// when PostgreSQL is missing outside CI; CI fails instead).
 fn on_postgres(scenario: fn(&Backend)) {
