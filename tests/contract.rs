@@ -33,6 +33,7 @@ mod telegram;
 #[path = "contract/voice.rs"]
 mod voice;
 
+// The scenario modules take these with `use super::*`.
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -78,28 +79,37 @@ macro_rules! contract {
     };
 }
 
+// `cargo test --test contract sqlite::` or `postgres::` runs one backend.
 contract! {
+    // tests/contract/ledger.rs
     send_fans_out_once_per_address_and_reports_it,
+    check_finds_the_ledger_ready_before_and_after_the_first_send,
     a_drill_reaches_only_the_drill_audience_marked_as_exercise,
     the_same_key_twice_is_one_alert_and_another_fingerprint_is_refused,
     update_then_cancel_a_thread_while_it_is_being_sent,
     sigkill_mid_send_then_resume_loses_nobody_and_resends_no_sent,
-    failed_deliveries_are_listed_and_retry_sends_them_once_the_gateway_is_up,
-    serve_records_delivery_reports_and_answers_health,
+    // tests/contract/safety.rs
     two_person_rule_holds_the_alert_until_another_approver_decides,
-    bot_subscribers_receive_alerts_stop_and_are_forgotten,
-    watch_makes_drafts_that_are_sent_or_discarded,
-    an_escalation_step_reaches_only_who_did_not_acknowledge,
-    the_console_shows_the_alert_who_it_did_not_reach_and_the_report,
-    the_public_files_follow_sends_updates_cancels_and_keep_drills_apart,
-    social_updates_and_cancels_reply_in_the_thread_of_the_first_post,
-    voice_calls_are_acknowledged_retried_when_busy_and_failed_when_invalid,
     ctrl_c_pauses_and_only_resume_with_its_id_and_a_confirmation_finishes,
     sigterm_leaves_it_to_the_timer_which_refuses_a_switched_transport,
     skipped_rows_are_recorded_and_list_since_filters,
-    console_approvals_refuse_the_creator_then_approve_and_reject,
+    // tests/contract/sms.rs
+    failed_deliveries_are_listed_and_retry_sends_them_once_the_gateway_is_up,
     kannel_reports_of_every_part_settle_a_two_part_sms_delivered,
-    check_finds_the_ledger_ready_before_and_after_the_first_send,
+    serve_records_delivery_reports_and_answers_health,
+    // tests/contract/telegram.rs
+    bot_subscribers_receive_alerts_stop_and_are_forgotten,
+    an_escalation_step_reaches_only_who_did_not_acknowledge,
+    // tests/contract/console.rs
+    the_console_shows_the_alert_who_it_did_not_reach_and_the_report,
+    console_approvals_refuse_the_creator_then_approve_and_reject,
+    // tests/contract/public.rs
+    the_public_files_follow_sends_updates_cancels_and_keep_drills_apart,
+    social_updates_and_cancels_reply_in_the_thread_of_the_first_post,
+    // tests/contract/voice.rs
+    voice_calls_are_acknowledged_retried_when_busy_and_failed_when_invalid,
+    // tests/contract/drafts.rs
+    watch_makes_drafts_that_are_sent_or_discarded,
 }
 
 /// What is PostgreSQL's alone: a wrong database password is refused with

@@ -3,7 +3,7 @@
 use super::*;
 
 // ---------------------------------------------------------------------
-// 11. The officer console (`serve` with `[console]`), over plain HTTP
+// The officer console (`serve` with `[console]`), over plain HTTP
 // ---------------------------------------------------------------------
 
 /// `[console.users]` with `name`'s hash from `allerta console passwd`.

@@ -3,7 +3,7 @@
 use super::*;
 
 // ---------------------------------------------------------------------
-// 17. Drafts from the DPC bulletin (`watch`)
+// Drafts from the DPC bulletin (`watch`)
 // ---------------------------------------------------------------------
 
 pub const DPC_FILE: &str = "20261202_1430_today.json";

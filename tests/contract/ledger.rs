@@ -4,7 +4,7 @@
 use super::*;
 
 // ---------------------------------------------------------------------
-// 1. A send to everyone on the outbox transports
+// A send to everyone on the outbox transports
 // ---------------------------------------------------------------------
 
 pub fn send_fans_out_once_per_address_and_reports_it(backend: &Backend) {
@@ -94,7 +94,7 @@ pub fn check_finds_the_ledger_ready_before_and_after_the_first_send(backend: &Ba
     assert_eq!(p.outbox("sms").len(), 1);
 }
 // ---------------------------------------------------------------------
-// 2. A drill
+// A drill
 // ---------------------------------------------------------------------
 
 pub fn a_drill_reaches_only_the_drill_audience_marked_as_exercise(backend: &Backend) {
@@ -122,7 +122,7 @@ pub fn a_drill_reaches_only_the_drill_audience_marked_as_exercise(backend: &Back
     audit_is_whole(&p, &["send"]);
 }
 // ---------------------------------------------------------------------
-// 3. The idempotency key
+// The idempotency key
 // ---------------------------------------------------------------------
 
 pub fn the_same_key_twice_is_one_alert_and_another_fingerprint_is_refused(backend: &Backend) {
@@ -166,7 +166,7 @@ pub fn the_same_key_twice_is_one_alert_and_another_fingerprint_is_refused(backen
     audit_is_whole(&p, &["send", "send --key (resume)"]);
 }
 // ---------------------------------------------------------------------
-// 4. Update, then cancel, of a thread whose latest message is going out
+// Update, then cancel, of a thread whose latest message is going out
 // ---------------------------------------------------------------------
 
 pub fn update_then_cancel_a_thread_while_it_is_being_sent(backend: &Backend) {
@@ -270,7 +270,7 @@ pub fn update_then_cancel_a_thread_while_it_is_being_sent(backend: &Backend) {
     audit_is_whole(&p, &["send", "update", "update", "cancel"]);
 }
 // ---------------------------------------------------------------------
-// 5. SIGKILL in the middle of a send, then resume
+// SIGKILL in the middle of a send, then resume
 // ---------------------------------------------------------------------
 
 pub fn sigkill_mid_send_then_resume_loses_nobody_and_resends_no_sent(backend: &Backend) {

@@ -4,7 +4,7 @@
 use super::*;
 
 // ---------------------------------------------------------------------
-// 12. The public web files (banner, Atom feed, CAP) across a thread
+// The public web files (banner, Atom feed, CAP) across a thread
 // ---------------------------------------------------------------------
 
 /// The alert ids in a published banner file, in its order.
@@ -138,7 +138,7 @@ public_url = "https://www.comune.example.it/allerta/"
     audit_is_whole(&p, &["send", "send", "update", "cancel", "send"]);
 }
 // ---------------------------------------------------------------------
-// 13. Social posts: a thread per alert (local Graph API / Mastodon / Bluesky)
+// Social posts: a thread per alert (local Graph API / Mastodon / Bluesky)
 // ---------------------------------------------------------------------
 
 pub fn social_posts(port: u16, network: &str) -> Vec<Value> {

@@ -4,7 +4,7 @@
 use super::*;
 
 // ---------------------------------------------------------------------
-// 8. The two-person rule
+// The two-person rule
 // ---------------------------------------------------------------------
 
 /// Runs as if `sudo` had been used by the OS user with this uid (the tests
@@ -92,7 +92,7 @@ pub fn nix_uid_is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 // ---------------------------------------------------------------------
-// 15. Stopping a send: Ctrl-C (paused) and SIGTERM (left to the timer)
+// Stopping a send: Ctrl-C (paused) and SIGTERM (left to the timer)
 // ---------------------------------------------------------------------
 
 pub fn signal(child: &Child, sig: i32) {
@@ -194,7 +194,7 @@ pub fn sigterm_leaves_it_to_the_timer_which_refuses_a_switched_transport(backend
     assert_eq!(status["channels"]["sms"]["sent"], n, "{status}");
 }
 // ---------------------------------------------------------------------
-// 16. Contact rows left out, and `list --since`
+// Contact rows left out, and `list --since`
 // ---------------------------------------------------------------------
 
 pub fn skipped_rows_are_recorded_and_list_since_filters(backend: &Backend) {

@@ -4,7 +4,7 @@
 use super::*;
 
 // ---------------------------------------------------------------------
-// 6. Failed deliveries, `status --failed`, `retry`
+// Failed deliveries, `status --failed`, `retry`
 // ---------------------------------------------------------------------
 
 /// A project with the `messaggio` template (SMS = `testo`) and `channels`.
@@ -217,7 +217,7 @@ dlr_token = "{token}"
     audit_is_whole(&p, &["serve", "send"]);
 }
 // ---------------------------------------------------------------------
-// 7. `serve`: delivery reports and health
+// `serve`: delivery reports and health
 // ---------------------------------------------------------------------
 
 /// GET `path` with extra header lines (each ending in CRLF).

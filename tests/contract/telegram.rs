@@ -3,7 +3,7 @@
 use super::*;
 
 // ---------------------------------------------------------------------
-// 9. Bot subscribers (local Telegram Bot API server)
+// Bot subscribers (local Telegram Bot API server)
 // ---------------------------------------------------------------------
 
 pub const TG_TOKEN: &str = "123456:TEST-token";
@@ -237,7 +237,7 @@ pub fn bot_subscribers_receive_alerts_stop_and_are_forgotten(backend: &Backend) 
     audit_is_whole(&p, &["send", "send", "send", "subscribers forget"]);
 }
 // ---------------------------------------------------------------------
-// 10. The escalation ladder (acknowledged on Telegram, escalated by email)
+// The escalation ladder (acknowledged on Telegram, escalated by email)
 // ---------------------------------------------------------------------
 
 pub fn start_bot(p: &Project, port: u16) -> Bot {

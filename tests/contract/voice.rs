@@ -3,7 +3,7 @@
 use super::*;
 
 // ---------------------------------------------------------------------
-// 14. Voice calls (a local Twilio-compatible server calling back `serve`)
+// Voice calls (a local Twilio-compatible server calling back `serve`)
 // ---------------------------------------------------------------------
 
 pub const TWILIO_SID: &str = "AC00000000000000000000000000000000";
