@@ -48,6 +48,38 @@ pub fn send_fans_out_once_per_address_and_reports_it(backend: &Backend) {
             .contains("Orange"),
         "English for Bob: {bob}"
     );
+    // Each email carries its own unsubscribe token (the delivery's secret,
+    // 32 lowercase hex digits on both backends).
+    let tokens: HashSet<String> = p
+        .outbox("email")
+        .iter()
+        .map(|l| {
+            let header = l["headers"]
+                .as_array()
+                .expect("headers")
+                .iter()
+                .find(|h| h[0] == "List-Unsubscribe")
+                .unwrap_or_else(|| panic!("no List-Unsubscribe: {l}"))[1]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let token = header
+                .split("?t=")
+                .nth(1)
+                .and_then(|t| t.strip_suffix('>'))
+                .unwrap_or_else(|| panic!("{header}"))
+                .to_owned();
+            assert!(
+                token.len() == 32
+                    && token
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+                "{header}"
+            );
+            token
+        })
+        .collect();
+    assert_eq!(tokens.len(), 2, "one token per delivery: {tokens:?}");
     assert_eq!(outbox_to(&p, "banner", &id).len(), 1);
 
     // The same ledger seen by status, list and export.
@@ -170,7 +202,7 @@ pub fn the_same_key_twice_is_one_alert_and_another_fingerprint_is_refused(backen
 // ---------------------------------------------------------------------
 
 pub fn update_then_cancel_a_thread_while_it_is_being_sent(backend: &Backend) {
-    let n = 200;
+    let n = 300;
     let p = slow_sms(backend, n, 100);
     let original = id_of(&ok_json(&p, &meteo_send(&["--all", "--yes"])));
     let update_args = |of: &str, livello: &str| -> Vec<String> {

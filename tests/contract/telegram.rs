@@ -270,7 +270,7 @@ from = "Protezione Civile <pc@comune.example.it>"
 unsubscribe_url = "https://comune.example.it/cancellami?t={{token}}"
 
 [escalation]
-steps = [{{ after = "5s", channel = "email" }}]
+steps = [{{ after = "10s", channel = "email" }}]
 "#
         ),
         backend,
