@@ -18,6 +18,8 @@ mod harness;
 mod kannel;
 #[path = "contract/ledger.rs"]
 mod ledger;
+#[path = "contract/parity.rs"]
+mod parity;
 #[path = "common/pg.rs"]
 mod pg;
 #[path = "contract/public.rs"]
