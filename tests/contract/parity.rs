@@ -118,10 +118,10 @@ fn dense_ids(doc: &mut Value) {
         match v {
             Value::Object(m) => {
                 for (k, x) in m {
-                    if k == key {
-                        if let Some(n) = x.as_i64() {
-                            out.push(n);
-                        }
+                    if k == key
+                        && let Some(n) = x.as_i64()
+                    {
+                        out.push(n);
                     }
                     collect(x, key, out);
                 }
@@ -134,11 +134,11 @@ fn dense_ids(doc: &mut Value) {
         match v {
             Value::Object(m) => {
                 for (k, x) in m.iter_mut() {
-                    if k == key {
-                        if let Some(n) = x.as_i64() {
-                            let r = rank.binary_search(&n).expect("collected");
-                            *x = json!(r);
-                        }
+                    if k == key
+                        && let Some(n) = x.as_i64()
+                    {
+                        let r = rank.binary_search(&n).expect("collected");
+                        *x = json!(r);
                     }
                     replace(x, key, rank);
                 }
