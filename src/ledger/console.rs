@@ -44,8 +44,12 @@ pub struct Failures {
     pub count: u64,
 }
 
-/// "Reached" for one delivery row, in SQL.
-const REACHED: &str = "(state IN ('sent', 'delivered') OR acknowledged_at IS NOT NULL)";
+/// "Reached" for one delivery row, in SQL, as 1 or 0: an integer, which
+/// `MAX` takes on both backends (PostgreSQL has no `max(boolean)`).
+const REACHED: &str =
+    "(CASE WHEN state IN ('sent', 'delivered') OR acknowledged_at IS NOT NULL THEN 1 ELSE 0 END)";
+/// "Acknowledged" for one delivery row, as 1 or 0 (see `REACHED`).
+const ACKED: &str = "(CASE WHEN acknowledged_at IS NOT NULL THEN 1 ELSE 0 END)";
 
 impl Ledger {
     /// The recipients of `alert_id` not reached on any channel, in plan
@@ -127,7 +131,7 @@ impl Ledger {
     /// validated), subscribers' from their own subscription.
     pub fn zone_reach(&self, alert_id: &str) -> Result<BTreeMap<String, ZoneReach>, LedgerError> {
         let per_recipient = format!(
-            "SELECT recipient, MAX({REACHED}) AS reached, MAX(acknowledged_at IS NOT NULL) AS acked
+            "SELECT recipient, MAX({REACHED}) AS reached, MAX({ACKED}) AS acked
              FROM deliveries WHERE alert_id = ?1 AND recipient IS NOT NULL GROUP BY recipient"
         );
         let mut out: BTreeMap<String, ZoneReach> = BTreeMap::new();

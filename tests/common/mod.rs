@@ -59,20 +59,57 @@ pub fn send_meteo_all<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// The environment variable `Project::cmd` puts the PostgreSQL password in
+/// (`database_password_env` of a project on PostgreSQL).
+pub const PG_PASSWORD_ENV: &str = "ALLERTA_TEST_PGPASSWORD";
+
+/// Where a project keeps its ledger (SPEC §18).
+pub enum Backend {
+    /// `allerta.db` in the project directory.
+    Sqlite,
+    /// A `postgres://` URL without its password, the password, and the
+    /// per-delivery `lease` written to `[general]`.
+    Postgres {
+        url: String,
+        password: String,
+        lease: String,
+    },
+}
+
 /// A project directory with its own config and data.
 pub struct Project {
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL password `cmd` passes in `PG_PASSWORD_ENV`.
+    db_password: Option<String>,
 }
 
 impl Project {
     /// `channels` is the TOML of the `[channels.*]` sections (and anything
-    /// else appended to the config).
+    /// else appended to the config). The ledger is `allerta.db`.
     pub fn new(channels: &str) -> Self {
+        Self::with_database(channels, &Backend::Sqlite)
+    }
+
+    /// As `new`, with the ledger on `backend`.
+    pub fn with_database(channels: &str, backend: &Backend) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let (database, db_password) = match backend {
+            Backend::Sqlite => ("database = \"allerta.db\"".to_owned(), None),
+            Backend::Postgres {
+                url,
+                password,
+                lease,
+            } => (
+                format!(
+                    "database = \"{url}\"\ndatabase_password_env = \"{PG_PASSWORD_ENV}\"\nlease = \"{lease}\""
+                ),
+                Some(password.clone()),
+            ),
+        };
         let config = format!(
             r#"[general]
-database = "allerta.db"
+{database}
 templates_dir = "{templates}"
 contacts_dir = "contacts"
 outbox_dir = "outbox"
@@ -94,7 +131,7 @@ max_backoff = "1s"
         );
         std::fs::write(dir.path().join("allerta.toml"), config).expect("write config");
         std::fs::create_dir_all(dir.path().join("contacts")).expect("contacts dir");
-        Self { dir }
+        Self { dir, db_password }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -129,6 +166,9 @@ max_backoff = "1s"
             .env_remove("ALLERTA_CONFIG")
             .env("USER", "test-officer")
             .stdin(Stdio::null());
+        if let Some(password) = &self.db_password {
+            c.env(PG_PASSWORD_ENV, password);
+        }
         c
     }
 
