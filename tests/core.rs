@@ -564,3 +564,26 @@ fn an_update_skips_what_the_original_had_not_sent_yet() {
         "{old_lines} lines of the original"
     );
 }
+
+/// A process SIGKILLed in the middle of an outbox write can leave half a
+/// line; the next process ends it before its first message, so that
+/// message stays whole on its own line (and the torn one never merges with
+/// it into one unreadable line).
+#[test]
+fn a_line_torn_by_a_killed_process_never_swallows_the_next_message() {
+    let p = project_with_citizens();
+    p.write("outbox/sms.jsonl", "{\"alert_id\":\"old\",\"to\":\"+39333");
+    let mut args = vec!["send"];
+    args.extend(METEO);
+    args.extend(["--all", "--yes"]);
+    let (code, _, err) = p.run(&args);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(p.path("outbox/sms.jsonl")).expect("outbox");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "{\"alert_id\":\"old\",\"to\":\"+39333", "{text}");
+    assert_eq!(lines.len(), 4, "the torn line, then one per SMS: {text}");
+    for line in &lines[1..] {
+        serde_json::from_str::<serde_json::Value>(line).expect("a whole message per line");
+    }
+    assert_eq!(p.outbox("sms").len(), 3);
+}

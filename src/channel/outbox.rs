@@ -76,6 +76,19 @@ impl Outbox {
     }
 }
 
+/// Whether the file is empty or its last byte ends a line.
+fn ends_with_newline(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    if f.metadata()?.len() == 0 {
+        return Ok(true);
+    }
+    f.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
+}
+
 impl Channel for Outbox {
     fn id(&self) -> ChannelId {
         self.channel
@@ -118,12 +131,21 @@ impl Channel for Outbox {
                         .create(dir)
                         .map_err(io_err)?;
                 }
-                let file = OpenOptions::new()
+                let mut file = OpenOptions::new()
                     .create(true)
                     .append(true)
                     .mode(0o660)
-                    .open(&self.path);
-                *guard = Some(file.map_err(io_err)?);
+                    .open(&self.path)
+                    .map_err(io_err)?;
+                // A process killed in the middle of a write can leave half
+                // a line (the kernel stops a write between pages for a
+                // fatal signal): end it, so it never runs into the next
+                // message. Its delivery stayed `sending`: resume sends it
+                // again on a line of its own.
+                if !ends_with_newline(&self.path).map_err(io_err)? {
+                    file.write_all(b"\n").map_err(io_err)?;
+                }
+                *guard = Some(file);
             }
             let Some(file) = guard.as_mut() else {
                 return Err(DeliveryError::transient("outbox file not open"));
@@ -131,8 +153,7 @@ impl Channel for Outbox {
             let offset = file.seek(SeekFrom::End(0)).map_err(|e| {
                 DeliveryError::transient(format!("outbox {}: {e}", self.path.display()))
             })?;
-            // One write of the whole line: a crash cannot leave half a line
-            // followed by another message.
+            // One write of the whole line.
             file.write_all(&bytes).map_err(|e| {
                 DeliveryError::transient(format!("outbox {}: {e}", self.path.display()))
             })?;
@@ -148,5 +169,22 @@ impl Channel for Outbox {
             })
         })();
         Box::pin(std::future::ready(result))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_torn_by_a_kill_is_ended_before_the_next_message() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sms.jsonl");
+        std::fs::write(&path, "{\"complete\":1}\n{\"to\":\"+3933").expect("torn file");
+        assert!(!ends_with_newline(&path).expect("read"));
+        std::fs::write(dir.path().join("email.jsonl"), "{\"complete\":1}\n").expect("whole file");
+        assert!(ends_with_newline(&dir.path().join("email.jsonl")).expect("read"));
+        std::fs::write(dir.path().join("empty.jsonl"), "").expect("empty");
+        assert!(ends_with_newline(&dir.path().join("empty.jsonl")).expect("read"));
     }
 }

@@ -130,45 +130,67 @@ impl Ledger {
         if !postgres && holder.as_deref() != Some(owner) {
             return Ok(Err(Halt::LeaseLost { holder }));
         }
-        let mut claimed = {
-            // Leases are in the database's clock (ms), so a worker whose
-            // clock is ahead never takes over a live claim.
-            let pg_claim = format!(
-                "UPDATE deliveries SET state = 'sending', updated_at = ?4,
-                        lease_owner = ?5, lease_until = {now} / 1000 + ?6
-                 WHERE id IN (SELECT id FROM deliveries
-                              WHERE alert_id = ?1 AND channel = ?2
-                                AND (state = 'pending' AND next_attempt_at <= ?4
-                                     OR state = 'sending' AND lease_until < {now} / 1000)
-                              ORDER BY id LIMIT ?3
-                              FOR UPDATE SKIP LOCKED)
-                   AND EXISTS (SELECT 1 FROM alerts WHERE id = ?1 AND state = 'sending')
-                 RETURNING id, address, recipient, language, attempts, token",
-                now = conn.clock_us()
-            );
-            let mut stmt = conn.prepare_cached(if postgres {
-                &pg_claim
-            } else {
+        let row = |r: &super::sql::Row<'_>| {
+            Ok(Claimed {
+                id: r.get(0)?,
+                address: r.get(1)?,
+                recipient: Recipient::from_column(r.get::<_, Option<String>>(2)?.as_deref()),
+                language: r.get(3)?,
+                attempts: r.get(4)?,
+                token: r.get(5)?,
+                not_before_us: None,
+            })
+        };
+        let mut claimed = if postgres {
+            // Expired claims first (the partial index on `sending`), then
+            // due pending ones (the queue index): one scan each, never an
+            // OR of both, which PostgreSQL answers by walking the primary
+            // key past every delivery already sent. Leases are in the
+            // database's clock (ms), so a worker whose clock is ahead never
+            // takes over a live claim.
+            let lease = self.delivery_lease.as_millis() as i64;
+            let mut claimed = Vec::new();
+            for due in [
+                format!(
+                    "state = 'sending' AND lease_until < {} / 1000",
+                    conn.clock_us()
+                ),
+                "state = 'pending' AND next_attempt_at <= ?4".to_owned(),
+            ] {
+                let left = limit.saturating_sub(claimed.len());
+                if left == 0 {
+                    break;
+                }
+                let sql = format!(
+                    "UPDATE deliveries SET state = 'sending', updated_at = ?4,
+                            lease_owner = ?5, lease_until = {now} / 1000 + ?6
+                     WHERE id IN (SELECT id FROM deliveries
+                                  WHERE alert_id = ?1 AND channel = ?2 AND {due}
+                                  ORDER BY id LIMIT ?3
+                                  FOR UPDATE SKIP LOCKED)
+                       AND EXISTS (SELECT 1 FROM alerts WHERE id = ?1 AND state = 'sending')
+                     RETURNING id, address, recipient, language, attempts, token",
+                    now = conn.clock_us()
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows = stmt.query_map(
+                    params![alert_id, channel.as_str(), left as i64, now, owner, lease],
+                    row,
+                )?;
+                claimed.extend(rows.collect::<Result<Vec<_>, _>>()?);
+            }
+            claimed
+        } else {
+            let mut stmt = conn.prepare_cached(
                 "UPDATE deliveries SET state = 'sending', updated_at = ?4
                  WHERE id IN (SELECT id FROM deliveries
                               WHERE alert_id = ?1 AND channel = ?2 AND state = 'pending'
                                 AND next_attempt_at <= ?4
                               ORDER BY id LIMIT ?3)
-                 RETURNING id, address, recipient, language, attempts, token"
-            })?;
-            let lease = self.delivery_lease.as_millis() as i64;
-            let values = params![alert_id, channel.as_str(), limit as i64, now, owner, lease];
-            let rows = stmt.query_map(if postgres { values } else { &values[..4] }, |r| {
-                Ok(Claimed {
-                    id: r.get(0)?,
-                    address: r.get(1)?,
-                    recipient: Recipient::from_column(r.get::<_, Option<String>>(2)?.as_deref()),
-                    language: r.get(3)?,
-                    attempts: r.get(4)?,
-                    token: r.get(5)?,
-                    not_before_us: None,
-                })
-            })?;
+                 RETURNING id, address, recipient, language, attempts, token",
+            )?;
+            let rows =
+                stmt.query_map(params![alert_id, channel.as_str(), limit as i64, now], row)?;
             rows.collect::<Result<Vec<_>, _>>()?
         };
         if let Some(tx) = tx {
