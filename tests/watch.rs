@@ -450,11 +450,14 @@ fn the_daemon_polls_every_interval_and_stops_on_sigterm() {
     let wait_for = |n: usize| {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
+            // The table exists once the daemon's first open has migrated
+            // the new file: until then, not yet.
             if p.path("allerta.db").exists()
-                && p.sql("SELECT COUNT(*) FROM drafts")
-                    .first()
-                    .map(String::as_str)
-                    == Some(n.to_string().as_str())
+                && rusqlite::Connection::open(p.path("allerta.db"))
+                    .and_then(|c| {
+                        c.query_row("SELECT COUNT(*) FROM drafts", [], |r| r.get::<_, i64>(0))
+                    })
+                    .is_ok_and(|count| count == n as i64)
             {
                 return true;
             }
