@@ -417,3 +417,29 @@ fn send_slots_are_shared_by_every_worker_and_idle_time_is_not_saved() {
         "each channel has its own schedule"
     );
 }
+
+#[test]
+fn a_commit_that_fails_leaves_the_connection_outside_the_transaction() {
+    let cluster = cluster!();
+    drop(open(&cluster, Duration::from_secs(30)));
+    let mut c = raw(&cluster);
+    {
+        let tx = c.transaction().expect("begin");
+        tx.prepare_cached("INSERT INTO no_such_table (x) VALUES (?1)")
+            .expect("prepare")
+            .queue([1i64])
+            .expect("queued, not sent yet");
+        let e = tx
+            .commit()
+            .expect_err("the queued insert is refused at commit");
+        assert!(e.to_string().contains("no_such_table"), "{e}");
+    }
+    // Rolled back: the next statement runs on its own, not in an aborted
+    // transaction (nor, after a lost connection, refused forever as "in
+    // the middle of a transaction").
+    assert_eq!(
+        c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            .expect("usable"),
+        1
+    );
+}

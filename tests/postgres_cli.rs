@@ -354,6 +354,14 @@ fn send_and_status_on_postgresql_count_as_on_sqlite() {
         );
     std::fs::write(&path, config).expect("write config");
     p.contacts("c.csv", &rows);
+    // A dry run writes nothing, not even the schema.
+    let (code, _, err) = p.run(&send_meteo_all(&["--dry-run"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        cluster.count("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'"),
+        0,
+        "a dry run created tables"
+    );
     let (code, doc, err) = p.json(&send_meteo_all(&[]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(doc["alert"]["state"], "settled", "{doc}");

@@ -343,6 +343,7 @@ const SITE_SECRETS: &[(&str, &str)] = &[
     ("facebook-token", "EAAtestpagetoken"),
     ("mastodon-token", "mastodon-test-token"),
     ("bluesky-password", "abcd-efgh-ijkl-mnop"),
+    ("db-password", "db-password-unused-on-sqlite"),
 ];
 const TWILIO_SID: &str = "AC00000000000000000000000000000000";
 

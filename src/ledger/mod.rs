@@ -275,14 +275,20 @@ impl Ledger {
 
     /// Opens an existing database read-only, or `None` if it does not exist
     /// (for `--dry-run`, which must write nothing).
-    /// On PostgreSQL the database is opened as usual: it exists or is
-    /// refused, and nothing a read does writes.
+    /// On PostgreSQL, `None` while the database has no schema yet (nothing
+    /// was ever sent: a dry run creates no tables); else it is opened as
+    /// usual, and nothing a read does writes.
     pub fn open_existing_read_only(
         database: impl Into<Database>,
     ) -> Result<Option<Self>, LedgerError> {
         let path = match database.into() {
             Database::Sqlite(path) => path,
-            pg @ Database::Postgres(_) => return Self::open(pg).map(Some),
+            Database::Postgres(options) => {
+                if sql::PgConn::probe(&options)? == 0 {
+                    return Ok(None);
+                }
+                return Self::open(Database::Postgres(options)).map(Some);
+            }
         };
         if !path.exists() {
             return Ok(None);

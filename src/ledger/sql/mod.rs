@@ -277,9 +277,16 @@ pub struct Tx<'c> {
 }
 
 impl Tx<'_> {
+    /// Commits; if that fails (the queued statements were refused, the
+    /// connection died) the transaction is rolled back, as rusqlite does,
+    /// so the connection is never left inside it.
     pub fn commit(mut self) -> Result<()> {
         self.done = true;
-        self.conn.execute_batch("COMMIT")
+        let r = self.conn.execute_batch("COMMIT");
+        if r.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        r
     }
 
     pub fn rollback(mut self) -> Result<()> {

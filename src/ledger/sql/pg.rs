@@ -330,10 +330,15 @@ impl Session {
     async fn batch(&mut self, sql: &str) -> Result<(), SqlError> {
         let word = sql.trim().to_ascii_uppercase();
         let ends = word == "COMMIT" || word == "ROLLBACK";
-        if word == "ROLLBACK" && self.client.is_closed() {
-            // Nothing to undo on a dead connection: the server did it.
+        if word == "ROLLBACK" {
+            // Whatever happens now, the transaction is over.
             self.in_transaction = false;
-            return Ok(());
+            if self.client.is_closed() || self.broken {
+                // Nothing to undo on a dead connection: the server did it.
+                return Ok(());
+            }
+            let r = self.client.batch_execute(sql).await;
+            return r.map_err(|e| self.fail(e, sql));
         }
         self.ready().await?;
         let r = self.client.batch_execute(sql).await;
