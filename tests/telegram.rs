@@ -4,14 +4,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 use common::{Project, Server, start_server};
+use common::control as http;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "123456:TEST-token";
@@ -25,21 +24,6 @@ fn telegram_server(extra: &[&str]) -> Server {
     start_server(c)
 }
 
-/// One HTTP/1.1 request to the test server's control endpoints.
-fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to test server");
-    let body = body.map(Value::to_string).unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    let (_, body) = response.split_once("\r\n\r\n").expect("HTTP response");
-    serde_json::from_str(body).expect("JSON body")
-}
 
 fn sent(port: u16) -> Value {
     http(port, "GET", "/_test/sent", None)

@@ -239,6 +239,30 @@ max_backoff = "1s"
     }
 }
 
+/// One HTTP/1.1 request to a test server's control endpoints (`/_test/…`),
+/// with an optional JSON body; the JSON it answers.
+pub fn control(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to test server");
+    let body = body.map(serde_json::Value::to_string).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let (_, body) = response.split_once("\r\n\r\n").expect("HTTP response");
+    serde_json::from_str(body).expect("JSON body")
+}
+
 /// A server process started by a test, killed when dropped.
 pub struct Server {
     pub child: Child,

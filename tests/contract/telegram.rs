@@ -20,18 +20,7 @@ pub fn telegram_server() -> Server {
 
 /// One request to the Telegram test server's control endpoints.
 pub fn tg_http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to test server");
-    let body = body.map(Value::to_string).unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    let (_, body) = response.split_once("\r\n\r\n").expect("HTTP response");
-    serde_json::from_str(body).expect("JSON body")
+    common::control(port, method, path, body)
 }
 
 pub fn tg_calls(port: u16, method: &str) -> Vec<Value> {
