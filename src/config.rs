@@ -542,7 +542,14 @@ fn database(
             .map(|p| rel(expand_credentials_dir(p)))
             .as_deref(),
     )
-    .map_err(|e| ("general.database_password_env", e.to_string()))?;
+    .map_err(|e| {
+        let key = if g.database_password_file.is_some() {
+            "general.database_password_file"
+        } else {
+            "general.database_password_env"
+        };
+        (key, e.to_string())
+    })?;
     options.ca_file = g.database_ca_file.clone().map(rel);
     if let Some(lease) = &g.lease {
         let lease = humantime::parse_duration(lease)

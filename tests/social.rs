@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Project, Server, start_server};
 use common::control as http;
+use common::{Project, Server, start_server};
 use serde_json::{Value, json};
 
 const PAGE: &str = "104000000000001";
@@ -25,7 +25,6 @@ fn social_server() -> Server {
     c.arg(script).args(["--port", "0"]);
     start_server(c)
 }
-
 
 fn state(port: u16) -> Value {
     http(port, "GET", "/_test/state", None)

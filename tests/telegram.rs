@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
-use common::{Project, Server, start_server};
 use common::control as http;
+use common::{Project, Server, start_server};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "123456:TEST-token";
@@ -23,7 +23,6 @@ fn telegram_server(extra: &[&str]) -> Server {
         .args(extra);
     start_server(c)
 }
-
 
 fn sent(port: u16) -> Value {
     http(port, "GET", "/_test/sent", None)

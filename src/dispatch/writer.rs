@@ -258,10 +258,13 @@ fn plan_chunk(ledger: &mut Ledger, alert_id: &str, failure: &mut Option<String>)
 /// `ALLERTA_DB_RETRY` (e.g. `5s`) for tests. The lanes wait for its
 /// answers meanwhile: nothing is sent that could not be recorded.
 fn retry_window() -> Duration {
-    std::env::var("ALLERTA_DB_RETRY")
-        .ok()
-        .and_then(|v| humantime::parse_duration(&v).ok())
-        .unwrap_or(Duration::from_secs(120))
+    static WINDOW: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *WINDOW.get_or_init(|| {
+        std::env::var("ALLERTA_DB_RETRY")
+            .ok()
+            .and_then(|v| humantime::parse_duration(&v).ok())
+            .unwrap_or(Duration::from_secs(120))
+    })
 }
 
 /// `op`, again with backoff (¼ s doubling to 5 s) while the database

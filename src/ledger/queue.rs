@@ -63,21 +63,6 @@ pub struct Record {
     pub outcome: Outcome,
 }
 
-/// An Update or Cancel references the alert (it was superseded rather than
-/// finished).
-fn superseded(conn: &super::sql::Conn, alert_id: &str) -> Result<bool, LedgerError> {
-    Ok(conn.query_row(
-        &format!(
-            "SELECT EXISTS (SELECT 1 FROM alerts
-                            WHERE msg_type IN ('Update', 'Cancel')
-                              AND EXISTS (SELECT 1 FROM {} WHERE value = ?1))",
-            conn.json_each("alerts.refs")
-        ),
-        [alert_id],
-        |r| r.get(0),
-    )?)
-}
-
 impl Ledger {
     /// Moves up to `limit` due pending deliveries of one channel to
     /// `sending` and returns them, lowest id first — only while the alert
@@ -116,7 +101,7 @@ impl Ledger {
             return Err(LedgerError::UnknownAlert(alert_id.to_owned()));
         };
         let state: AlertState = state.parse()?;
-        if state == AlertState::Settled && postgres && !superseded(conn, alert_id)? {
+        if state == AlertState::Settled && postgres && self.successor(alert_id)?.is_none() {
             // Another worker settled it: nothing is left for anyone.
             return Ok(Ok(Vec::new()));
         }

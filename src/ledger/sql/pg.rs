@@ -234,10 +234,10 @@ impl Session {
     /// The error of `sql`, classified; a connection the server gave up on
     /// is made again at the next statement.
     fn fail(&mut self, e: tokio_postgres::Error, sql: &str) -> SqlError {
-        let code = e.code().map(|c| c.code().to_owned());
-        if code
-            .as_deref()
-            .is_some_and(|c| c.starts_with("57P") || c.starts_with("08") || c == "25006")
+        // Transient, and not a serialisation failure or deadlock (class 40),
+        // which the same connection survives.
+        if e.code()
+            .is_some_and(|c| transient(c.code()) && !c.code().starts_with("40"))
         {
             self.broken = true;
         }

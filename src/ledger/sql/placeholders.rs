@@ -25,75 +25,28 @@ impl Dollars {
 }
 
 pub fn to_dollars(sql: &str) -> Dollars {
-    let numbered = numbered(sql);
-    let mut used: Vec<usize> = Vec::new();
-    let mut out = String::with_capacity(numbered.len());
-    let mut rest = numbered.as_str();
-    while let Some(at) = rest.find('\u{0}') {
-        out.push_str(&rest[..at]);
-        let end = rest[at + 1..].find('\u{0}').expect("closing marker") + at + 1;
-        let n: usize = rest[at + 1..end].parse().expect("a number");
-        let k = match used.iter().position(|u| *u == n) {
-            Some(i) => i + 1,
-            None => {
-                used.push(n);
-                used.len()
-            }
-        };
-        out.push('$');
-        out.push_str(&k.to_string());
-        rest = &rest[end + 1..];
-    }
-    out.push_str(rest);
-    // Dense numbering in the order of the SQLite numbers, so `$k` keeps
-    // the order of the parameters (readable in the server's logs).
-    let mut sorted = used.clone();
-    sorted.sort_unstable();
-    if sorted != used {
-        let remap: Vec<usize> = used
-            .iter()
-            .map(|n| sorted.iter().position(|s| s == n).expect("present") + 1)
-            .collect();
-        out = renumber(&out, &remap);
-        used = sorted;
+    // `numbered` leaves text and numbers alternating around its markers.
+    let marked = numbered(sql);
+    let number = |part: &str| -> usize { part.parse().expect("a marked number") };
+    let mut used: Vec<usize> = marked
+        .split('\u{0}')
+        .skip(1)
+        .step_by(2)
+        .map(number)
+        .collect();
+    used.sort_unstable();
+    used.dedup();
+    let mut out = String::with_capacity(marked.len());
+    for (i, part) in marked.split('\u{0}').enumerate() {
+        if i % 2 == 0 {
+            out.push_str(part);
+        } else {
+            let k = used.binary_search(&number(part)).expect("a used number") + 1;
+            out.push('$');
+            out.push_str(&k.to_string());
+        }
     }
     Dollars { sql: out, used }
-}
-
-/// `$k` → `$remap[k-1]`, outside quotes (only our own `$k` are there).
-fn renumber(sql: &str, remap: &[usize]) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let bytes = sql.as_bytes();
-    let mut i = 0;
-    let mut copied = 0;
-    let mut quote: Option<u8> = None;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match quote {
-            Some(q) if b == q => quote = None,
-            Some(_) => {}
-            None if b == b'\'' || b == b'"' => quote = Some(b),
-            None if b == b'$' => {
-                let digits = bytes[i + 1..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_digit())
-                    .count();
-                if digits > 0 {
-                    let k: usize = sql[i + 1..i + 1 + digits].parse().unwrap_or(0);
-                    out.push_str(&sql[copied..i]);
-                    out.push('$');
-                    out.push_str(&remap.get(k - 1).copied().unwrap_or(k).to_string());
-                    i += 1 + digits;
-                    copied = i;
-                    continue;
-                }
-            }
-            None => {}
-        }
-        i += 1;
-    }
-    out.push_str(&sql[copied..]);
-    out
 }
 
 /// SQLite's parameters marked as `\0N\0` (every bare `?` numbered).
