@@ -1273,6 +1273,40 @@ name = "Centro"
     }
 
     #[test]
+    fn a_postgresql_password_problem_is_reported_under_the_key_that_gave_it() {
+        let url = "database = \"postgres://allerta@db:5432/allerta\"";
+        let with = |extra: &str| {
+            let text = MINIMAL.replace("database = \"allerta.db\"", &format!("{url}\n{extra}"));
+            Config::parse(Path::new("/nonexistent-dir/allerta.toml"), &text)
+        };
+        let err = with("database_password_file = \"db-password\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("general.database_password_file") && err.contains("db-password"),
+            "{err}"
+        );
+        let err = with("database_password_env = \"ALLERTA_TEST_UNSET_DB_PASSWORD\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("general.database_password_env")
+                && err.contains("ALLERTA_TEST_UNSET_DB_PASSWORD"),
+            "{err}"
+        );
+        let err = Config::parse(
+            Path::new("/x/allerta.toml"),
+            &MINIMAL.replace("[zones.centro]", "lease = \"30s\"\n[zones.centro]"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("general.lease") && err.contains("PostgreSQL"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_rejected_with_their_name() {
         let text = format!(
             "{MINIMAL}\n[channels.email]\ntransport = \"outbox\"\nfrom = \"a <a@b.it>\"\nmax_conections = 3\n"
